@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian: Chromium (browser tests) and its driver,
+# PostgreSQL (the shared-store tests), and openssl/keytool helpers for the dev certificate.
+# Idempotent: installs only what is missing. Needs root (CI runs as root) or sudo.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+[ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing from Debian: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

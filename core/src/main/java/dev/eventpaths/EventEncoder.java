@@ -1,0 +1,90 @@
+package dev.eventpaths;
+
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Writes events as NDJSON lines (docs/PROTOCOL.md, section 1).
+ *
+ * <p>Stateless and thread-safe. The payload's bytes are copied as they are (they were validated
+ * when the {@link Json} was made), so encoding costs one pass over the envelope's strings.
+ */
+public final class EventEncoder {
+  private static final byte[] TYPE = "{\"type\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] ID = ",\"id\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] SEQ = ",\"seq\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] DATA = ",\"data\":".getBytes(StandardCharsets.US_ASCII);
+
+  private EventEncoder() {}
+
+  /** Appends {@code event} and its terminating {@code \n} to {@code out}. */
+  public static void encodeTo(Event event, ByteBuf out) {
+    out.writeBytes(TYPE);
+    writeString(event.type(), out);
+    if (event.id() != null) {
+      out.writeBytes(ID);
+      writeString(event.id(), out);
+    }
+    if (event.seq() > 0) {
+      out.writeBytes(SEQ);
+      writeLong(event.seq(), out);
+    }
+    Json data = event.data();
+    if (data != null) {
+      out.writeBytes(DATA);
+      out.writeBytes(data.array(), data.arrayOffset(), data.byteLength());
+    }
+    out.writeByte('}');
+    out.writeByte('\n');
+  }
+
+  /** The encoded line of {@code event}, {@code \n} included. */
+  public static byte[] encode(Event event) {
+    ByteBuf buf = Unpooled.buffer(estimateSize(event));
+    encodeTo(event, buf);
+    byte[] b = new byte[buf.readableBytes()];
+    buf.readBytes(b);
+    return b;
+  }
+
+  /** A cheap upper-bound guess of the encoded size, for sizing buffers. */
+  public static int estimateSize(Event event) {
+    int n = 40 + event.type().length() * 3;
+    if (event.id() != null) {
+      n += 8 + event.id().length() * 3;
+    }
+    if (event.data() != null) {
+      n += 8 + event.data().byteLength();
+    }
+    return n;
+  }
+
+  private static void writeString(String s, ByteBuf out) {
+    int len = s.length();
+    for (int i = 0; i < len; i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+        // Rare for names and ids: let Jackson do escaping and UTF-8 right.
+        out.writeByte('"');
+        out.writeBytes(JsonStringEncoder.getInstance().quoteAsUTF8(s));
+        out.writeByte('"');
+        return;
+      }
+    }
+    out.writeByte('"');
+    for (int i = 0; i < len; i++) {
+      out.writeByte(s.charAt(i));
+    }
+    out.writeByte('"');
+  }
+
+  private static void writeLong(long v, ByteBuf out) {
+    if (v < 10) {
+      out.writeByte('0' + (int) v);
+      return;
+    }
+    out.writeCharSequence(Long.toString(v), StandardCharsets.US_ASCII);
+  }
+}

@@ -1,0 +1,85 @@
+package dev.eventpaths;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The library's configuration, under {@code eventpaths.*} in application.properties (or
+ * environment variables: {@code EVENTPATHS_LINK_SECRET}, ...).
+ *
+ * <pre>
+ * eventpaths.link.secret=...                     # from the environment in production
+ * eventpaths.targets.echo.url=http://localhost:8101   # h2c prior knowledge
+ * eventpaths.targets.tasks.url=https://tasks.internal:8443  # h2 over TLS (ALPN)
+ * </pre>
+ */
+@ConfigMapping(prefix = "eventpaths")
+public interface EventpathsConfig {
+  /** How this app names itself to the services it calls; defaults to the application name. */
+  @WithDefault("${quarkus.application.name:eventpaths}")
+  String caller();
+
+  Link link();
+
+  /** The host services this app calls, by name. */
+  Map<String, Target> targets();
+
+  /** Settings of every link this app serves or opens. */
+  interface Link {
+    /**
+     * The host-to-host credential. Clients send it; the server accepts it (or one of
+     * {@link #acceptedSecrets()}). Without it every link is refused with 401.
+     */
+    Optional<String> secret();
+
+    /** More secrets the server accepts, for rotating {@link #secret()} without downtime. */
+    Optional<List<String>> acceptedSecrets();
+
+    /** The longest event line accepted, its newline included. */
+    @WithDefault("65536")
+    int maxEventBytes();
+
+    /** Write a heartbeat after this long without writing anything (keep it well under 60 s). */
+    @WithDefault("15s")
+    Duration heartbeat();
+
+    /** End a link after this long without hearing from the peer while willing to read. */
+    @WithDefault("45s")
+    Duration idleTimeout();
+
+    /** How many events a writer requests from its producer at a time. */
+    @WithDefault("128")
+    int batch();
+
+    /** Refused lines tolerated per link before the link is ended. */
+    @WithDefault("16")
+    int maxBadEvents();
+  }
+
+  /** One host service app this app opens links to. */
+  interface Target {
+    /**
+     * {@code http://host:port} for h2c with prior knowledge (private networks), or
+     * {@code https://host:port} for h2 over TLS with ALPN.
+     */
+    URI url();
+
+    /** The credential for this target, if not {@code eventpaths.link.secret}. */
+    Optional<String> secret();
+
+    /** PEM file of the CA that signs an {@code https} target's certificate (else the JVM's). */
+    Optional<String> trustCertPem();
+
+    /**
+     * Most connections to this target. Links share one; another opens only when the server's
+     * concurrent-stream limit is reached.
+     */
+    @WithDefault("4")
+    int maxConnections();
+  }
+}

@@ -1,0 +1,264 @@
+package dev.eventpaths.internal;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.LinkRequest;
+import io.smallrye.mutiny.Multi;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import java.util.concurrent.Flow;
+
+/**
+ * One link this app opened: {@code out} feeds the request body, the response body feeds the
+ * subscriber. Failures reach the subscriber as a fatal {@code link.error} event followed by
+ * completion, never as an error signal.
+ */
+final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listener {
+  private static final int MAX_REFUSAL_BYTES = 4096;
+
+  private final Vertx vertx;
+  private final HttpClient http;
+  private final LinkClient.Target target;
+  private final String caller;
+  private final LinkRequest request;
+  private final Multi<Event> out;
+  private final LinkSettings settings;
+  private final LinkMetrics metrics;
+  private final LinkMetrics.Meters meters;
+  private final Context context;
+  private final InboundEvents inbound;
+  private final String linkId;
+  private HttpClientRequest req;
+  private OutboundWriter writer;
+  private long timer = -1;
+  private boolean closed;
+  private boolean responseStarted;
+
+  ClientLink(Vertx vertx, HttpClient http, LinkClient.Target target, String caller, LinkRequest request,
+      Multi<Event> out, LinkSettings settings, LinkMetrics metrics) {
+    this.vertx = vertx;
+    this.http = http;
+    this.target = target;
+    this.caller = caller;
+    this.request = request;
+    this.out = out;
+    this.settings = settings;
+    this.metrics = metrics;
+    this.meters = metrics.of("client", request.service());
+    Context current = Vertx.currentContext();
+    this.context = current != null ? current : vertx.getOrCreateContext();
+    this.inbound = new InboundEvents(context, settings.maxEventBytes(), true, this);
+    this.linkId = request.linkId() != null ? request.linkId() : UUID.randomUUID().toString();
+  }
+
+  void subscribe(Flow.Subscriber<? super Event> subscriber) {
+    inbound.subscribe(subscriber);
+    context.runOnContext(v -> connect());
+  }
+
+  private void connect() {
+    if (closed) {
+      return;
+    }
+    meters.active.incrementAndGet();
+    meters.opened.increment();
+    RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path())
+        .putHeader("content-type", "application/x-ndjson")
+        .putHeader("eventpaths-caller", caller)
+        .putHeader("eventpaths-link", linkId);
+    if (target.secret() != null) {
+      ro.putHeader("authorization", "Bearer " + target.secret());
+    }
+    if (request.guestId() != null) {
+      ro.putHeader("eventpaths-guest", request.guestId());
+    }
+    http.request(ro).onComplete(ar -> {
+      if (ar.failed()) {
+        fail("connect_failed", "cannot reach " + target.name() + " at " + target.url() + ": " + ar.cause().getMessage());
+        return;
+      }
+      if (closed) {
+        ar.result().reset(8);
+        return;
+      }
+      req = ar.result();
+      req.setChunked(true);
+      req.exceptionHandler(t -> {
+        if (!responseStarted) {
+          fail(t instanceof io.vertx.core.http.StreamResetException ? "cancelled" : "connection_lost",
+              "link broken: " + t.getMessage());
+        }
+      });
+      req.response().onComplete(r -> {
+        if (r.failed()) {
+          fail("connection_lost", "no answer from " + target.name() + ": " + r.cause().getMessage());
+        } else {
+          response(r.result());
+        }
+      });
+      writer = new OutboundWriter(context, req, settings.batch(), this);
+      req.sendHead();
+      timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
+      out.subscribe(writer);
+    });
+  }
+
+  private String path() {
+    StringBuilder p = new StringBuilder("/links/").append(request.service());
+    char sep = '?';
+    for (var e : request.params().entrySet()) {
+      p.append(sep).append(URLEncoder.encode(e.getKey(), StandardCharsets.UTF_8)).append('=')
+          .append(URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8));
+      sep = '&';
+    }
+    return p.toString();
+  }
+
+  private void response(HttpClientResponse resp) {
+    if (closed) {
+      return;
+    }
+    if (resp.statusCode() == 200) {
+      responseStarted = true;
+      inbound.attach(resp);
+      return;
+    }
+    // A refusal: a short JSON body says why.
+    Buffer body = Buffer.buffer();
+    resp.handler(chunk -> {
+      if (body.length() < MAX_REFUSAL_BYTES) {
+        body.appendBuffer(chunk, 0, Math.min(chunk.length(), MAX_REFUSAL_BYTES - body.length()));
+      }
+    });
+    resp.exceptionHandler(t -> refused(resp.statusCode(), body));
+    resp.endHandler(v -> refused(resp.statusCode(), body));
+  }
+
+  private void refused(int status, Buffer body) {
+    String reason = "refused_" + status;
+    String message = "HTTP " + status + " from " + target.name();
+    try {
+      JsonObject json = body.toJsonObject();
+      reason = json.getString("error", reason);
+      message = json.getString("message", message);
+    } catch (RuntimeException notJson) {
+      // keep the status-based reason
+    }
+    fail(reason, message);
+  }
+
+  private void fail(String reason, String message) {
+    if (closed) {
+      return;
+    }
+    metrics.error("client", reason);
+    shutdown(8);
+    inbound.breakWith(reason, message);
+  }
+
+  private void tick() {
+    if (closed) {
+      return;
+    }
+    long now = System.nanoTime();
+    if (responseStarted && !inbound.isDone() && !inbound.isPausedByConsumer()
+        && now - inbound.lastReadNanos() > settings.idleTimeout().toNanos()) {
+      fail("idle_timeout", "nothing heard from " + target.name() + " for " + settings.idleTimeout().toSeconds() + " s");
+      return;
+    }
+    if (writer != null && writer.isWritable() && !writer.isTerminated()
+        && now - writer.lastWriteNanos() > settings.heartbeat().toNanos()) {
+      writer.writeControl(Event.of(Event.LINK_HEARTBEAT));
+    }
+  }
+
+  /** Ends the link from this side: stops the producer, resets the stream if it is still open. */
+  private void shutdown(long resetCode) {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    meters.active.decrementAndGet();
+    if (timer >= 0) {
+      vertx.cancelTimer(timer);
+    }
+    if (writer != null) {
+      writer.cancel();
+    }
+    if (req != null && resetCode >= 0) {
+      req.reset(resetCode);
+    }
+  }
+
+  // --- inbound ---
+
+  @Override
+  public void refused(String reason, String message, String eventId) {
+    // The service sent a line we cannot read: show it to the app, do not end the link.
+    metrics.error("client", reason);
+  }
+
+  @Override
+  public void read(int events, int bytes) {
+    if (events > 0) {
+      meters.eventsIn.increment(events);
+    }
+    meters.bytesIn.increment(bytes);
+  }
+
+  @Override
+  public void cancelled() {
+    // The app does not want more: cancel the stream (RST_STREAM CANCEL).
+    shutdown(8);
+  }
+
+  @Override
+  public void ended(String reason, String message) {
+    if (reason == null) {
+      // The service ended its output: the link is over. Stop sending (NO_ERROR if we still were).
+      boolean stillSending = writer != null && !writer.isTerminated();
+      shutdown(stillSending ? 0 : -1);
+    } else if (!closed) {
+      metrics.error("client", reason);
+      shutdown(-1);
+    }
+  }
+
+  // --- outbound ---
+
+  @Override
+  public void completed() {
+    if (req != null && !closed) {
+      req.end();
+    }
+  }
+
+  @Override
+  public void failed(Throwable t) {
+    if (req != null && !closed) {
+      metrics.error("client", "service_failed");
+      writer.writeLast(Event.error("service_failed", "the caller's stream failed: " + t.getMessage(), true, null));
+      req.end();
+    }
+  }
+
+  @Override
+  public void wrote(int events, int bytes) {
+    meters.eventsOut.increment(events);
+    meters.bytesOut.increment(bytes);
+  }
+
+  @Override
+  public void paused(long nanos) {
+    meters.paused(nanos);
+  }
+}

@@ -1,0 +1,86 @@
+package dev.eventpaths.internal;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.LinkRequest;
+import io.smallrye.mutiny.Multi;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.net.PemTrustOptions;
+import java.net.URI;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Opens links to host services over pooled HTTP/2 connections: one HTTP client per target,
+ * whose connections carry many links each.
+ *
+ * <p>{@code http://} targets use h2c with prior knowledge and {@code https://} targets h2
+ * negotiated by ALPN. Never the HTTP/1.1 {@code Upgrade: h2c}: an upgraded exchange is half
+ * duplex (the answer waits for the whole request body), which would silently break links.
+ */
+public final class LinkClient implements AutoCloseable {
+  /** One configured target. */
+  public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {}
+
+  private final Vertx vertx;
+  private final LinkSettings settings;
+  private final LinkMetrics metrics;
+  private final String caller;
+  private final Map<String, Target> targets;
+  private final Map<String, HttpClient> clients = new ConcurrentHashMap<>();
+
+  public LinkClient(Vertx vertx, LinkSettings settings, LinkMetrics metrics, String caller, Map<String, Target> targets) {
+    this.vertx = vertx;
+    this.settings = settings;
+    this.metrics = metrics;
+    this.caller = caller;
+    this.targets = Map.copyOf(targets);
+  }
+
+  /** See {@link dev.eventpaths.Links#open(LinkRequest, Multi)} for the stream contract. */
+  public Multi<Event> open(LinkRequest request, Multi<Event> out) {
+    Target target = targets.get(request.target());
+    if (target == null) {
+      return Multi.createFrom().item(() -> {
+        metrics.error("client", "unknown_target");
+        return Event.error("unknown_target", "no eventpaths.targets." + request.target() + ".url is configured", true, null);
+      });
+    }
+    HttpClient http = clients.computeIfAbsent(target.name(), n -> create(target));
+    return Multi.createFrom().publisher(s -> new ClientLink(vertx, http, target, caller, request, out, settings, metrics)
+        .subscribe(s));
+  }
+
+  private HttpClient create(Target t) {
+    boolean tls = "https".equalsIgnoreCase(t.url().getScheme());
+    if (!tls && !"http".equalsIgnoreCase(t.url().getScheme())) {
+      throw new IllegalArgumentException("target " + t.name() + ": url must be http:// or https://, not " + t.url());
+    }
+    HttpClientOptions o = new HttpClientOptions()
+        .setProtocolVersion(HttpVersion.HTTP_2)
+        .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
+        .setHttp2MultiplexingLimit(-1) // as many links per connection as the server allows
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(64 * 1024))
+        .setDefaultHost(t.url().getHost())
+        .setDefaultPort(t.url().getPort() > 0 ? t.url().getPort() : tls ? 443 : 80)
+        .setConnectTimeout(5_000)
+        .setTcpNoDelay(true);
+    if (tls) {
+      o.setSsl(true).setUseAlpn(true);
+      if (t.trustCertPem() != null) {
+        o.setTrustOptions(new PemTrustOptions().addCertPath(t.trustCertPem()));
+      }
+    }
+    return vertx.createHttpClient(o, new PoolOptions().setHttp2MaxSize(Math.max(1, t.maxConnections())));
+  }
+
+  @Override
+  public void close() {
+    clients.values().forEach(HttpClient::close);
+    clients.clear();
+  }
+}

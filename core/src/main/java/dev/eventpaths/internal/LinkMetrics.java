@@ -1,0 +1,90 @@
+package dev.eventpaths.internal;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The link meters, tagged by side ({@code server}: links this app serves; {@code client}: links
+ * it opened) and service. Names (Prometheus adds {@code _total} etc.):
+ *
+ * <ul>
+ *   <li>{@code eventpaths.links.active} gauge, {@code eventpaths.links.opened} counter
+ *   <li>{@code eventpaths.events} and {@code eventpaths.bytes} counters, tag {@code direction}
+ *       {@code in|out}
+ *   <li>{@code eventpaths.link.errors} counter, tag {@code reason}
+ *   <li>{@code eventpaths.backpressure.paused} timer: time writers waited for the network
+ *   <li>{@code eventpaths.connections.active} gauge: HTTP/2 connections carrying served links
+ * </ul>
+ */
+public final class LinkMetrics {
+  private final MeterRegistry registry;
+  private final ConcurrentHashMap<String, Meters> meters = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Counter> errors = new ConcurrentHashMap<>();
+  private final AtomicInteger connections = new AtomicInteger();
+
+  public LinkMetrics(MeterRegistry registry) {
+    this.registry = registry == null ? new SimpleMeterRegistry() : registry;
+    Gauge.builder("eventpaths.connections.active", connections, AtomicInteger::get)
+        .description("HTTP/2 connections carrying links served by this app")
+        .register(this.registry);
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  /** The meters of one side and service. */
+  public Meters of(String side, String service) {
+    return meters.computeIfAbsent(side + '/' + service, k -> new Meters(side, service));
+  }
+
+  /** Counts one {@code link.error} or refusal. */
+  public void error(String side, String reason) {
+    errors.computeIfAbsent(side + '/' + reason, k -> Counter.builder("eventpaths.link.errors")
+        .description("link errors and refusals by reason")
+        .tag("side", side).tag("reason", reason).register(registry)).increment();
+  }
+
+  public AtomicInteger connections() {
+    return connections;
+  }
+
+  /** Meters of one side and service. */
+  public final class Meters {
+    public final AtomicInteger active = new AtomicInteger();
+    public final Counter opened;
+    public final Counter eventsIn;
+    public final Counter eventsOut;
+    public final Counter bytesIn;
+    public final Counter bytesOut;
+    public final Timer paused;
+
+    Meters(String side, String service) {
+      Gauge.builder("eventpaths.links.active", active, AtomicInteger::get)
+          .description("links open now").tag("side", side).tag("service", service).register(registry);
+      opened = Counter.builder("eventpaths.links.opened").tag("side", side).tag("service", service).register(registry);
+      eventsIn = counter("eventpaths.events", side, service, "in");
+      eventsOut = counter("eventpaths.events", side, service, "out");
+      bytesIn = counter("eventpaths.bytes", side, service, "in");
+      bytesOut = counter("eventpaths.bytes", side, service, "out");
+      paused = Timer.builder("eventpaths.backpressure.paused")
+          .description("time writers waited for the network to drain")
+          .tag("side", side).tag("service", service).register(registry);
+    }
+
+    private Counter counter(String name, String side, String service, String direction) {
+      return Counter.builder(name).tag("side", side).tag("service", service).tag("direction", direction)
+          .register(registry);
+    }
+
+    public void paused(long nanos) {
+      paused.record(nanos, TimeUnit.NANOSECONDS);
+    }
+  }
+}

@@ -1,0 +1,268 @@
+package dev.eventpaths.internal;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.EventEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.streams.WriteStream;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Flow;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Writes a stream of events to one HTTP/2 stream, with demand tied to the network.
+ *
+ * <p>Demand: events are requested in batches of at most {@code batch}, and only while the
+ * stream's write queue is not full. When it is full the writer stops requesting and waits for
+ * the drain; so what this writer holds is bounded by one batch plus the write queue.
+ *
+ * <p>Coalescing: events are encoded into one buffer, which is written when it reaches
+ * {@link #FLUSH_BYTES} or at the end of the current event-loop task. A producer that emits
+ * synchronously (most Mutiny pipelines) thus gets one write per batch, not one per event.
+ *
+ * <p>Threading: {@code onNext} may come from any thread; everything else happens on
+ * {@code context}. Events from other threads are handed over through a queue bounded by the
+ * outstanding demand.
+ */
+public final class OutboundWriter implements Flow.Subscriber<Event> {
+  /** Flush once this many bytes are pending (one HTTP/2 frame's worth). */
+  static final int FLUSH_BYTES = 16 * 1024;
+
+  /** What the owning link hears about the output. */
+  public interface Listener {
+    /** The producer completed; everything has been written. */
+    void completed();
+
+    /** The producer failed; everything before the failure has been written. */
+    void failed(Throwable t);
+
+    /** A buffer of events went out (for metrics). */
+    void wrote(int events, int bytes);
+
+    /** The writer waited this long for the network to drain (for metrics). */
+    void paused(long nanos);
+  }
+
+  private final Context context;
+  private final WriteStream<Buffer> sink;
+  private final int batch;
+  private final Listener listener;
+  private final Queue<Object> handoff = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean handoffScheduled = new AtomicBoolean();
+  private Flow.Subscription upstream;
+  private long outstanding;
+  private ByteBuf pending;
+  private int pendingEvents;
+  private boolean flushScheduled;
+  private boolean writable = true;
+  private long pausedSince;
+  private boolean terminated;
+  private volatile boolean cancelled;
+  private volatile long lastWriteNanos = System.nanoTime();
+
+  public OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener) {
+    this.context = context;
+    this.sink = sink;
+    this.batch = batch;
+    this.listener = listener;
+    this.pending = Unpooled.buffer(FLUSH_BYTES + 1024);
+  }
+
+  /** When this writer last wrote to the network. */
+  public long lastWriteNanos() {
+    return lastWriteNanos;
+  }
+
+  /** Whether the network can take more right now. */
+  public boolean isWritable() {
+    return writable;
+  }
+
+  /**
+   * Writes a control event now, ahead of whatever the producer has not emitted yet. Must be
+   * called on the context.
+   */
+  public void writeControl(Event event) {
+    if (cancelled) {
+      return;
+    }
+    EventEncoder.encodeTo(event, pending);
+    pendingEvents++;
+    flush();
+  }
+
+  /**
+   * Writes a last event now, whatever the write queue holds (it is one bounded event), and stops
+   * taking events from the producer. Used for a fatal {@code link.error} just before the stream
+   * ends. Must be called on the context.
+   */
+  public void writeLast(Event event) {
+    if (cancelled) {
+      return;
+    }
+    terminated = true;
+    if (upstream != null) {
+      upstream.cancel();
+    }
+    EventEncoder.encodeTo(event, pending);
+    ByteBuf out = pending;
+    int events = pendingEvents + 1;
+    pending = Unpooled.buffer(0);
+    pendingEvents = 0;
+    int bytes = out.readableBytes();
+    sink.write(Buffer.buffer(out));
+    lastWriteNanos = System.nanoTime();
+    listener.wrote(events, bytes);
+  }
+
+  /** Whether the producer has completed or failed, or a last event was written. */
+  public boolean isTerminated() {
+    return terminated;
+  }
+
+  /** Stops: cancels the producer and drops what is pending. Safe from any thread. */
+  public void cancel() {
+    cancelled = true;
+    onContext(() -> {
+      if (upstream != null) {
+        upstream.cancel();
+      }
+      pending.clear();
+    });
+  }
+
+  @Override
+  public void onSubscribe(Flow.Subscription s) {
+    onContext(() -> {
+      if (upstream != null || cancelled) {
+        s.cancel();
+        return;
+      }
+      upstream = s;
+      replenish();
+    });
+  }
+
+  @Override
+  public void onNext(Event event) {
+    if (Vertx.currentContext() == context && handoff.isEmpty()) {
+      accept(event);
+    } else {
+      handoff.add(event);
+      scheduleHandoff();
+    }
+  }
+
+  @Override
+  public void onError(Throwable t) {
+    handoff.add(new Terminal(t));
+    scheduleHandoff();
+  }
+
+  @Override
+  public void onComplete() {
+    handoff.add(new Terminal(null));
+    scheduleHandoff();
+  }
+
+  private void scheduleHandoff() {
+    if (handoffScheduled.compareAndSet(false, true)) {
+      context.runOnContext(v -> {
+        handoffScheduled.set(false);
+        Object o;
+        while ((o = handoff.poll()) != null) {
+          if (o instanceof Event e) {
+            accept(e);
+          } else {
+            terminate(((Terminal) o).failure);
+          }
+        }
+      });
+    }
+  }
+
+  private void accept(Event event) {
+    if (cancelled || terminated) {
+      return;
+    }
+    outstanding--;
+    EventEncoder.encodeTo(event, pending);
+    pendingEvents++;
+    if (pending.readableBytes() >= FLUSH_BYTES) {
+      flush();
+    } else if (!flushScheduled) {
+      flushScheduled = true;
+      context.runOnContext(v -> {
+        flushScheduled = false;
+        flush();
+      });
+    }
+  }
+
+  private void terminate(Throwable failure) {
+    if (terminated || cancelled) {
+      return;
+    }
+    terminated = true;
+    flush();
+    if (failure == null) {
+      listener.completed();
+    } else {
+      listener.failed(failure);
+    }
+  }
+
+  private void flush() {
+    if (cancelled || !writable || pending.readableBytes() == 0) {
+      return;
+    }
+    ByteBuf out = pending;
+    int events = pendingEvents;
+    pending = Unpooled.buffer(Math.max(1024, Math.min(FLUSH_BYTES + 1024, out.readableBytes() + 256)));
+    pendingEvents = 0;
+    int bytes = out.readableBytes();
+    sink.write(Buffer.buffer(out));
+    lastWriteNanos = System.nanoTime();
+    listener.wrote(events, bytes);
+    if (sink.writeQueueFull()) {
+      writable = false;
+      pausedSince = System.nanoTime();
+      sink.drainHandler(v -> {
+        if (writable) {
+          return;
+        }
+        writable = true;
+        listener.paused(System.nanoTime() - pausedSince);
+        flush();
+        replenish();
+      });
+    } else {
+      replenish();
+    }
+  }
+
+  private void replenish() {
+    if (!writable || cancelled || terminated || upstream == null) {
+      return;
+    }
+    long want = batch - outstanding;
+    if (want >= (batch + 1) / 2) {
+      outstanding += want;
+      upstream.request(want);
+    }
+  }
+
+  private void onContext(Runnable r) {
+    if (Vertx.currentContext() == context) {
+      r.run();
+    } else {
+      context.runOnContext(v -> r.run());
+    }
+  }
+
+  private record Terminal(Throwable failure) {}
+}

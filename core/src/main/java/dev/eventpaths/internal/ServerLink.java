@@ -1,0 +1,191 @@
+package dev.eventpaths.internal;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.EventService;
+import dev.eventpaths.LinkContext;
+import io.smallrye.mutiny.Multi;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import java.util.Map;
+
+/**
+ * One link served by this app: the request body feeds the service, the service's output
+ * feeds the response body. Lives on the event loop of its request.
+ */
+final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listener {
+  private final Vertx vertx;
+  private final Context context;
+  private final HttpServerRequest request;
+  private final HttpServerResponse response;
+  private final LinkSettings settings;
+  private final LinkMetrics metrics;
+  private final LinkMetrics.Meters meters;
+  private final LinkContext link;
+  private final Runnable onClose;
+  private final InboundEvents inbound;
+  private final OutboundWriter writer;
+  private long timer = -1;
+  private int badEvents;
+  private boolean closed;
+
+  ServerLink(Vertx vertx, HttpServerRequest request, LinkContext link, LinkSettings settings, LinkMetrics metrics,
+      Runnable onClose) {
+    this.vertx = vertx;
+    this.context = vertx.getOrCreateContext();
+    this.request = request;
+    this.response = request.response();
+    this.settings = settings;
+    this.metrics = metrics;
+    this.meters = metrics.of("server", link.service());
+    this.link = link;
+    this.onClose = onClose;
+    this.inbound = new InboundEvents(context, settings.maxEventBytes(), false, this);
+    this.writer = new OutboundWriter(context, response, settings.batch(), this);
+  }
+
+  LinkContext context() {
+    return link;
+  }
+
+  void start(EventService service) {
+    meters.active.incrementAndGet();
+    meters.opened.increment();
+    response.setStatusCode(200)
+        .putHeader("content-type", "application/x-ndjson")
+        .putHeader("cache-control", "no-store")
+        .putHeader("eventpaths-link", link.linkId());
+    response.exceptionHandler(t -> inbound.breakWith(
+        t instanceof io.vertx.core.http.StreamResetException ? "cancelled" : "connection_lost",
+        "link broken: " + t.getMessage()));
+    response.closeHandler(v -> inbound.breakWith("connection_lost", "the connection closed"));
+    writer.writeControl(Event.of(Event.LINK_READY, Map.of("link", link.linkId(), "service", link.service())));
+    inbound.attach(request);
+    timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
+    Multi<Event> out;
+    try {
+      out = service.apply(Multi.createFrom().publisher(inbound), link);
+      if (out == null) {
+        out = Multi.createFrom().failure(new NullPointerException("service returned null"));
+      }
+    } catch (Throwable t) {
+      out = Multi.createFrom().failure(t);
+    }
+    out.subscribe(writer);
+  }
+
+  /** Ends the link from this side with a fatal {@code link.error} (shutdown, idle, abuse). */
+  void abort(String reason, String message) {
+    if (closed) {
+      return;
+    }
+    metrics.error("server", reason);
+    writer.writeLast(Event.error(reason, message, true, null));
+    finish(true);
+    inbound.breakWith(reason, message);
+  }
+
+  /** {@link #abort} from any thread. */
+  void abortOnContext(String reason, String message) {
+    context.runOnContext(v -> abort(reason, message));
+  }
+
+  private void tick() {
+    if (closed) {
+      return;
+    }
+    long now = System.nanoTime();
+    if (!inbound.isDone() && !inbound.isPausedByConsumer()
+        && now - inbound.lastReadNanos() > settings.idleTimeout().toNanos()) {
+      abort("idle_timeout", "nothing heard from the caller for " + settings.idleTimeout().toSeconds() + " s");
+      return;
+    }
+    if (writer.isWritable() && !writer.isTerminated() && now - writer.lastWriteNanos() > settings.heartbeat().toNanos()) {
+      writer.writeControl(Event.of(Event.LINK_HEARTBEAT));
+    }
+  }
+
+  // --- inbound ---
+
+  @Override
+  public void refused(String reason, String message, String eventId) {
+    metrics.error("server", reason);
+    if (++badEvents > settings.maxBadEvents()) {
+      abort("too_many_bad_events", "more than " + settings.maxBadEvents() + " refused events on this link");
+      return;
+    }
+    writer.writeControl(Event.error(reason, message, false, eventId));
+  }
+
+  @Override
+  public void read(int events, int bytes) {
+    if (events > 0) {
+      meters.eventsIn.increment(events);
+    }
+    meters.bytesIn.increment(bytes);
+  }
+
+  @Override
+  public void cancelled() {
+    // The service stopped reading its input; its output decides when the link ends.
+  }
+
+  @Override
+  public void ended(String reason, String message) {
+    if (reason != null) {
+      // The caller is gone: nobody will read what the service still has to say.
+      if (!closed) {
+        metrics.error("server", reason);
+      }
+      writer.cancel();
+      finish(false);
+    }
+  }
+
+  // --- outbound ---
+
+  @Override
+  public void completed() {
+    finish(true);
+  }
+
+  @Override
+  public void failed(Throwable t) {
+    metrics.error("server", "service_failed");
+    writer.writeLast(Event.error("service_failed", String.valueOf(t.getMessage()), true, null));
+    finish(true);
+  }
+
+  @Override
+  public void wrote(int events, int bytes) {
+    meters.eventsOut.increment(events);
+    meters.bytesOut.increment(bytes);
+  }
+
+  @Override
+  public void paused(long nanos) {
+    meters.paused(nanos);
+  }
+
+  private void finish(boolean endResponse) {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (timer >= 0) {
+      vertx.cancelTimer(timer);
+    }
+    meters.active.decrementAndGet();
+    if (endResponse && !response.ended() && !response.closed()) {
+      response.end();
+      if (!request.isEnded()) {
+        // RFC 9113 8.1: after a complete response, ask the caller to stop sending, no error.
+        response.reset(0);
+      }
+    }
+    // If the service still reads its input, tell it the link is over.
+    inbound.breakWith("link_closed", "the link has ended");
+    onClose.run();
+  }
+}
