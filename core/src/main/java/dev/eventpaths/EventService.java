@@ -20,8 +20,9 @@ import io.smallrye.mutiny.Multi;
  *   <li><b>Input completion.</b> {@code in} completes when the caller ends its request body.
  *       The link stays open: the output may go on (a read service streams live changes).
  *   <li><b>Input failure.</b> {@code in} fails with {@link LinkClosedException} when the link
- *       breaks (peer reset, connection lost, idle timeout). The output subscription has
- *       already been cancelled by then.
+ *       breaks (peer reset, connection lost, idle timeout), after the events already read.
+ *       Right after that, the output subscription is cancelled (if the failure has not
+ *       already ended it).
  *   <li><b>Output.</b> The returned stream is subscribed once, on the link's event loop. The
  *       library requests events in bounded batches and only while the network can take them,
  *       so a service must honour demand (Mutiny operators do; an emitter must use a bounded

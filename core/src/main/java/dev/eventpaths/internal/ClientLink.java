@@ -26,6 +26,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private static final int MAX_REFUSAL_BYTES = 4096;
 
   private final Vertx vertx;
+  private final LinkClient owner;
   private final HttpClient http;
   private final LinkClient.Target target;
   private final String caller;
@@ -42,10 +43,12 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private long timer = -1;
   private boolean closed;
   private boolean responseStarted;
+  private boolean failing;
 
-  ClientLink(Vertx vertx, HttpClient http, LinkClient.Target target, String caller, LinkRequest request,
+  ClientLink(LinkClient owner, HttpClient http, LinkClient.Target target, String caller, LinkRequest request,
       Multi<Event> out, LinkSettings settings, LinkMetrics metrics) {
-    this.vertx = vertx;
+    this.owner = owner;
+    this.vertx = owner.vertx();
     this.http = http;
     this.target = target;
     this.caller = caller;
@@ -62,11 +65,14 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
 
   void subscribe(Flow.Subscriber<? super Event> subscriber) {
     inbound.subscribe(subscriber);
-    context.runOnContext(v -> connect());
+    context.runOnContext(v -> owner.admit(target.name()).onComplete(first -> connect(first.result())));
   }
 
-  private void connect() {
+  private void connect(boolean first) {
     if (closed) {
+      if (first) {
+        owner.admitted(target.name(), null);
+      }
       return;
     }
     meters.active.incrementAndGet();
@@ -82,6 +88,9 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       ro.putHeader("eventpaths-guest", request.guestId());
     }
     http.request(ro).onComplete(ar -> {
+      if (first) {
+        owner.admitted(target.name(), ar.succeeded() ? ar.result().connection() : null);
+      }
       if (ar.failed()) {
         fail("connect_failed", "cannot reach " + target.name() + " at " + target.url() + ": " + ar.cause().getMessage());
         return;
@@ -161,8 +170,9 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       return;
     }
     metrics.error("client", reason);
+    failing = true;
+    inbound.breakWith(reason, message); // first, so this reason wins over the reset's echo
     shutdown(8);
-    inbound.breakWith(reason, message);
   }
 
   private void tick() {
@@ -227,7 +237,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       // The service ended its output: the link is over. Stop sending (NO_ERROR if we still were).
       boolean stillSending = writer != null && !writer.isTerminated();
       shutdown(stillSending ? 0 : -1);
-    } else if (!closed) {
+    } else if (!closed && !failing) {
       metrics.error("client", reason);
       shutdown(-1);
     }

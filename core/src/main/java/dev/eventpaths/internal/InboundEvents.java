@@ -145,8 +145,10 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
         failure = new LinkClosedException(reason, message);
       }
       sourceEnded = true;
-      listener.ended(reason, message);
+      // The input hears of the break before the owner cancels the output: a service whose
+      // output is built from its input then sees the failure, not a bare cancellation.
       drain();
+      listener.ended(reason, message);
     });
   }
 

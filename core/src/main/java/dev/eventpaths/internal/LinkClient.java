@@ -3,7 +3,10 @@ package dev.eventpaths.internal;
 import dev.eventpaths.Event;
 import dev.eventpaths.LinkRequest;
 import io.smallrye.mutiny.Multi;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -12,6 +15,7 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.PemTrustOptions;
 import java.net.URI;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -32,6 +36,8 @@ public final class LinkClient implements AutoCloseable {
   private final String caller;
   private final Map<String, Target> targets;
   private final Map<String, HttpClient> clients = new ConcurrentHashMap<>();
+  private final Map<String, Promise<Void>> connecting = new ConcurrentHashMap<>();
+  private final Set<String> connected = ConcurrentHashMap.newKeySet();
 
   public LinkClient(Vertx vertx, LinkSettings settings, LinkMetrics metrics, String caller, Map<String, Target> targets) {
     this.vertx = vertx;
@@ -51,8 +57,42 @@ public final class LinkClient implements AutoCloseable {
       });
     }
     HttpClient http = clients.computeIfAbsent(target.name(), n -> create(target));
-    return Multi.createFrom().publisher(s -> new ClientLink(vertx, http, target, caller, request, out, settings, metrics)
+    return Multi.createFrom().publisher(s -> new ClientLink(this, http, target, caller, request, out, settings, metrics)
         .subscribe(s));
+  }
+
+  Vertx vertx() {
+    return vertx;
+  }
+
+  /**
+   * Lets a link start once the target has a connection. While the first connection to a target
+   * is being made, other links wait for it: otherwise a burst of links would each open a
+   * connection before the first one learned the server's stream limit. Completes with
+   * {@code true} for the link that should make the connection.
+   */
+  Future<Boolean> admit(String target) {
+    if (connected.contains(target)) {
+      return Future.succeededFuture(false);
+    }
+    Promise<Void> mine = Promise.promise();
+    Promise<Void> first = connecting.putIfAbsent(target, mine);
+    if (first == null) {
+      return Future.succeededFuture(true);
+    }
+    return first.future().transform(ar -> Future.succeededFuture(false));
+  }
+
+  /** The connecting link got its stream (or failed): let the others go. */
+  void admitted(String target, HttpConnection connection) {
+    if (connection != null) {
+      connected.add(target);
+      connection.closeHandler(v -> connected.remove(target));
+    }
+    Promise<Void> p = connecting.remove(target);
+    if (p != null) {
+      p.tryComplete();
+    }
   }
 
   private HttpClient create(Target t) {

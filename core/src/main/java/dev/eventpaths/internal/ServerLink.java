@@ -29,6 +29,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
   private long timer = -1;
   private int badEvents;
   private boolean closed;
+  private boolean aborting;
 
   ServerLink(Vertx vertx, HttpServerRequest request, LinkContext link, LinkSettings settings, LinkMetrics metrics,
       Runnable onClose) {
@@ -81,9 +82,10 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       return;
     }
     metrics.error("server", reason);
+    aborting = true;
     writer.writeLast(Event.error(reason, message, true, null));
+    inbound.breakWith(reason, message); // before the reset, so the service sees this reason
     finish(true);
-    inbound.breakWith(reason, message);
   }
 
   /** {@link #abort} from any thread. */
@@ -133,7 +135,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
 
   @Override
   public void ended(String reason, String message) {
-    if (reason != null) {
+    if (reason != null && !aborting) {
       // The caller is gone: nobody will read what the service still has to say.
       if (!closed) {
         metrics.error("server", reason);
@@ -147,11 +149,17 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
 
   @Override
   public void completed() {
+    if (closed) {
+      return;
+    }
     finish(true);
   }
 
   @Override
   public void failed(Throwable t) {
+    if (closed) {
+      return; // the link broke first; the failure is the input's LinkClosedException coming back
+    }
     metrics.error("server", "service_failed");
     writer.writeLast(Event.error("service_failed", String.valueOf(t.getMessage()), true, null));
     finish(true);

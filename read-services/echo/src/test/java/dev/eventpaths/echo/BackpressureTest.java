@@ -1,0 +1,167 @@
+package dev.eventpaths.echo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.LinkRequest;
+import dev.eventpaths.internal.LinkClient;
+import dev.eventpaths.internal.LinkRuntime;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.helpers.test.AssertSubscriber;
+import io.vertx.core.Vertx;
+import jakarta.inject.Inject;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.Flow;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A slow consumer must slow its producer, across the network, with bounded buffering, and
+ * lose nothing when it speeds up again.
+ */
+@QuarkusTest
+class BackpressureTest {
+  static final long TEN_MILLION = Long.getLong("backpressure.events", 10_000_000L);
+  /**
+   * What may sit between a paused reader and its producer: the reader's 64 KiB stream window,
+   * the writer's write queue (about one window), one batch of 128 events, and the chunk the
+   * reader had already decoded. With ~190-byte events that is well under 2,000 events; the
+   * bound leaves room for HTTP/2 framing and timing but is 5,000x smaller than the producer.
+   */
+  static final long BOUND = 2_000;
+
+  @Inject Vertx vertx;
+  @Inject MeterRegistry registry;
+  @Inject LinkRuntime server;
+
+  @Test
+  void aReaderThatStopsStopsTheServiceAndResumesWithNothingLost() throws Exception {
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      double before = emitted();
+      Reader reader = new Reader();
+      client.open(LinkRequest.to("echo", "source").param("n", Long.toString(TEN_MILLION)).param("size", "100"),
+          Multi.createFrom().empty()).subscribe().withSubscriber(reader);
+      reader.request(1_000);
+      long emitted = waitUntilStable(() -> (long) (emitted() - before));
+      long received = reader.received.get();
+      assertEquals(1_000, received, "got what was asked for");
+      assertTrue(emitted - received <= BOUND,
+          "producer stopped within the bound while the reader was paused: emitted " + emitted + ", read " + received);
+      double pausedSeconds = server.metrics().registry().get("eventpaths.backpressure.paused")
+          .tag("side", "server").tag("service", "source").timer().totalTime(TimeUnit.SECONDS);
+      reader.request(Long.MAX_VALUE);
+      assertTrue(reader.done.await(120, TimeUnit.SECONDS), "all events arrive after resuming");
+      assertEquals(null, reader.failure.get());
+      assertEquals(TEN_MILLION + 1, reader.received.get(), "every event once, plus link.ready");
+      assertEquals(0, reader.outOfOrder.get(), "in order");
+      assertTrue(server.metrics().registry().get("eventpaths.backpressure.paused")
+          .tag("side", "server").tag("service", "source").timer().totalTime(TimeUnit.SECONDS) >= pausedSeconds,
+          "time paused is measured");
+    }
+  }
+
+  @Test
+  void aServiceThatStopsReadingStopsTheCallersProducer() throws Exception {
+    CompletableFuture<AssertSubscriber<Event>> held = new CompletableFuture<>();
+    Hold.NEXT.set(held);
+    AtomicLong produced = new AtomicLong();
+    Multi<Event> endless = Multi.createFrom().generator(() -> 1L, (seq, emitter) -> {
+      produced.incrementAndGet();
+      emitter.emit(Event.of("load", java.util.Map.of("pad", "y".repeat(150))).withSeq(seq));
+      return seq + 1;
+    });
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "hold"), endless.select().first(200_000))
+          .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
+      AssertSubscriber<Event> service = held.get(10, TimeUnit.SECONDS);
+      long stalled = waitUntilStable(produced::get);
+      assertTrue(stalled < 200_000, "the caller's producer stopped: " + stalled);
+      assertTrue(stalled <= BOUND * 2, "bounded in flight between producer and a service that reads nothing: " + stalled);
+      service.request(Long.MAX_VALUE);
+      service.awaitItems(200_000, Duration.ofSeconds(60));
+      for (int i = 0; i < 200_000; i++) {
+        if (service.getItems().get(i).seq() != i + 1) {
+          throw new AssertionError("out of order at " + i);
+        }
+      }
+      service.awaitCompletion(Duration.ofSeconds(10));
+      answers.cancel();
+    }
+  }
+
+  private double emitted() {
+    var c = registry.find("echo.source.emitted").counter();
+    return c == null ? 0 : c.count();
+  }
+
+  /** Polls until the value has not changed for half a second. */
+  static long waitUntilStable(java.util.function.LongSupplier value) throws InterruptedException {
+    long last = -1;
+    long stableSince = System.nanoTime();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (System.nanoTime() < deadline) {
+      long v = value.getAsLong();
+      if (v != last) {
+        last = v;
+        stableSince = System.nanoTime();
+      } else if (System.nanoTime() - stableSince > TimeUnit.MILLISECONDS.toNanos(500)) {
+        return v;
+      }
+      Thread.sleep(20);
+    }
+    throw new AssertionError("value never settled: " + last);
+  }
+
+  /** Counts and checks order without keeping the events (10 million would not fit a test). */
+  static final class Reader implements Flow.Subscriber<Event> {
+    final AtomicLong received = new AtomicLong();
+    final AtomicLong outOfOrder = new AtomicLong();
+    final AtomicReference<Throwable> failure = new AtomicReference<>();
+    final CountDownLatch done = new CountDownLatch(1);
+    volatile Flow.Subscription subscription;
+    long expected = 1;
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      subscription = s;
+    }
+
+    void request(long n) throws InterruptedException {
+      while (subscription == null) {
+        Thread.sleep(5);
+      }
+      subscription.request(n);
+    }
+
+    @Override
+    public void onNext(Event e) {
+      received.incrementAndGet();
+      if (e.type().equals("source.item")) {
+        if (e.seq() != expected) {
+          outOfOrder.incrementAndGet();
+        }
+        expected = e.seq() + 1;
+      } else if (!e.type().equals(Event.LINK_READY)) {
+        failure.compareAndSet(null, new AssertionError("unexpected " + e));
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      failure.set(t);
+      done.countDown();
+    }
+
+    @Override
+    public void onComplete() {
+      done.countDown();
+    }
+  }
+}

@@ -1,0 +1,60 @@
+package dev.eventpaths.echo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.LinkRequest;
+import dev.eventpaths.internal.LinkClient;
+import dev.eventpaths.internal.LinkRuntime;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.mutiny.helpers.test.AssertSubscriber;
+import io.smallrye.mutiny.operators.multi.processors.UnicastProcessor;
+import io.vertx.core.Vertx;
+import jakarta.inject.Inject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+@QuarkusTest
+class MultiplexingTest {
+  @Inject Vertx vertx;
+  @Inject LinkRuntime server;
+
+  @Test
+  void twoHundredConcurrentLinksShareOneConnection() {
+    double connectionsBefore = gauge("eventpaths.connections.active");
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      List<UnicastProcessor<Event>> outs = new ArrayList<>();
+      List<AssertSubscriber<Event>> links = new ArrayList<>();
+      for (int i = 0; i < 200; i++) {
+        UnicastProcessor<Event> out = UnicastProcessor.create();
+        outs.add(out);
+        links.add(client.open(LinkRequest.to("echo", "echo").link("mux-" + i), out)
+            .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE)));
+      }
+      for (int i = 0; i < 200; i++) {
+        outs.get(i).onNext(Event.of("hello").withSeq(i + 1));
+      }
+      for (int i = 0; i < 200; i++) {
+        int n = i;
+        links.get(i).awaitItems(2, Duration.ofSeconds(20));
+        assertEquals(n + 1, links.get(i).getItems().get(1).seq(), "each link gets its own answer");
+      }
+      // All 200 links are open at once now, on the server, over one TCP connection.
+      assertEquals(200.0, gaugeTagged("eventpaths.links.active", "server", "echo"));
+      assertEquals(connectionsBefore + 1, gauge("eventpaths.connections.active"),
+          "200 links from one client arrive on one HTTP/2 connection");
+      outs.forEach(UnicastProcessor::onComplete);
+      links.forEach(l -> l.awaitCompletion(Duration.ofSeconds(20)));
+    }
+  }
+
+  private double gauge(String name) {
+    return server.metrics().registry().get(name).gauge().value();
+  }
+
+  private double gaugeTagged(String name, String side, String service) {
+    return server.metrics().registry().get(name).tag("side", side).tag("service", service).gauge().value();
+  }
+}
