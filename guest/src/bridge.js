@@ -199,6 +199,8 @@ export function acceptConnections(scope, handler, { highWaterMark = 16 } = {}) {
         incoming.cancel(error).catch(() => {});
         throw error;
       });
+    // The failure is delivered by the first pull; until then it is not unhandled.
+    ready.catch(() => {});
     return new ReadableStream(
       {
         async pull(controller) {
@@ -359,7 +361,7 @@ export function receiveStream(port, { highWaterMark = 16 } = {}) {
         const room = (c.desiredSize ?? 0) - outstanding;
         if (room >= batch || (outstanding === 0 && room > 0)) {
           outstanding += room;
-          port.postMessage({ credit: room });
+          port.postMessage({ credit: room + 1000 });
         }
       },
       cancel(reason) {

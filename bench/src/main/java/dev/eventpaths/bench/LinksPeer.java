@@ -90,7 +90,7 @@ final class LinksPeer implements Peer {
   public long[] roundTrips(int n) throws Exception {
     long[] took = new long[n];
     AtomicReference<MultiEmitter<? super Event>> out = new AtomicReference<>();
-    Multi<Event> requests = Multi.createFrom().emitter(out::set, BackPressureStrategy.BUFFER);
+    Multi<Event> requests = Multi.createFrom().<Event>emitter(e -> out.set(e), BackPressureStrategy.BUFFER);
     CompletableFuture<Void> done = new CompletableFuture<>();
     long[] state = {0, 0}; // [round trips done, when the last one was sent]
     client.open(LinkRequest.to("echo", "echo"), requests).subscribe().with(e -> {

@@ -7,6 +7,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.LinkRequest;
 import dev.eventpaths.internal.LinkClient;
 import dev.eventpaths.internal.LinkMetrics;
+import dev.eventpaths.testing.AppProcess;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.smallrye.mutiny.helpers.test.AssertSubscriber;
 import io.smallrye.mutiny.operators.multi.processors.UnicastProcessor;
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * its connections, is noticed within a bounded time and reported as a {@code link.error}.
  */
 class PeerDeathIT {
+  static final java.nio.file.Path JAR = java.nio.file.Path.of("target/quarkus-app/quarkus-run.jar");
   static final String SECRET = "it-" + java.util.UUID.randomUUID();
   static Vertx vertx;
 
@@ -36,7 +38,7 @@ class PeerDeathIT {
 
   @Test
   void aKilledServerIsALinkErrorWithinSeconds() throws Exception {
-    try (EchoProcess echo = EchoProcess.start(SECRET);
+    try (AppProcess echo = AppProcess.start(JAR, SECRET);
         LinkClient client = TestPeers.client(vertx, echo.url(), TestPeers.settings(Duration.ofSeconds(1), Duration.ofSeconds(3)),
             new LinkMetrics(new SimpleMeterRegistry()), SECRET)) {
       UnicastProcessor<Event> out = UnicastProcessor.create();
@@ -56,7 +58,7 @@ class PeerDeathIT {
 
   @Test
   void aFrozenServerIsAnIdleTimeoutWithinTheConfiguredBound() throws Exception {
-    try (EchoProcess echo = EchoProcess.start(SECRET);
+    try (AppProcess echo = AppProcess.start(JAR, SECRET);
         LinkClient client = TestPeers.client(vertx, echo.url(), TestPeers.settings(Duration.ofMillis(500), Duration.ofSeconds(2)),
             new LinkMetrics(new SimpleMeterRegistry()), SECRET)) {
       UnicastProcessor<Event> out = UnicastProcessor.create();

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The eventpaths benchmark, in one command: builds what it needs (the library, the packaged echo
+# app, the bench module), starts the three peer servers as separate processes on free loopback
+# ports, measures all peers in one run, prints the table, writes bench/results/latest.md and
+# stops everything. See bench/README.md.
+#
+#   bench/run.sh                          # the full run (2M events per throughput figure)
+#   bench/run.sh -Dbench.events=200000    # any -Dbench.* setting from the README
+#   BENCH_SKIP_BUILD=1 bench/run.sh       # reuse the last build
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+for arg in "$@"; do
+  case "$arg" in
+    -D*) ;;
+    *) echo "usage: bench/run.sh [-Dbench.<setting>=<value> ...]  (see bench/README.md)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
+  echo "bench: building core, the echo app and bench (skip with BENCH_SKIP_BUILD=1)" >&2
+  build=(-B -q install -DskipTests -pl read-services/echo,bench -am)
+  # Offline first (fast, no network); online only when something is not in the local repository yet.
+  if ! ./mvnw -o "${build[@]}" >/tmp/eventpaths-bench-build.log 2>&1; then
+    if grep -q "offline mode" /tmp/eventpaths-bench-build.log; then
+      ./mvnw "${build[@]}"
+    else
+      cat /tmp/eventpaths-bench-build.log >&2
+      exit 1
+    fi
+  fi
+fi
+
+cp="bench/target/classes:$(cat bench/target/classpath.txt)"
+exec java -Xms1g -Xmx2g -cp "$cp" -Dbench.root="$root" "$@" dev.eventpaths.bench.Bench

@@ -1,0 +1,193 @@
+package dev.eventpaths.gateway;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.EventDecoder;
+import dev.eventpaths.EventEncoder;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.PemTrustOptions;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.microprofile.config.ConfigProvider;
+
+/**
+ * A guest as the browser is one: HTTPS with ALPN h2 to the gateway, trusting the dev CA; an
+ * upload is a streaming POST, a download a streaming GET. Real HTTP/2, no browser.
+ */
+final class GuestClient implements AutoCloseable {
+  final HttpClient http;
+
+  GuestClient(Vertx vertx) {
+    this(vertx, 1, 1000);
+  }
+
+  /** A client that spreads its streams over up to {@code connections} connections. */
+  GuestClient(Vertx vertx, int connections, int streamsPerConnection) {
+    int port = ConfigProvider.getConfig().getValue("quarkus.http.test-ssl-port", Integer.class);
+    http = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setSsl(true).setUseAlpn(true)
+        .setTrustOptions(new PemTrustOptions().addCertPath(System.getProperty("dev-certs", "../.certs") + "/ca.crt"))
+        .setDefaultHost("localhost").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection),
+        new PoolOptions().setHttp2MaxSize(connections));
+  }
+
+  String newGuest() throws Exception {
+    var r = exchange(HttpMethod.POST, "/guest", null, "");
+    if (r.status != 200) {
+      throw new AssertionError("POST /guest: " + r.status + " " + r.body);
+    }
+    return new JsonObject(r.body).getString("guest");
+  }
+
+  record Reply(int status, String body, HttpClientResponse response) {
+    JsonObject json() {
+      return new JsonObject(body);
+    }
+  }
+
+  Reply exchange(HttpMethod method, String path, String guest, String body) throws Exception {
+    RequestOptions ro = new RequestOptions().setMethod(method).setURI(path);
+    if (guest != null) {
+      ro.putHeader("eventpaths-guest", guest);
+    }
+    return http.request(ro).compose(req -> req.send(Buffer.buffer(body)))
+        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp)))
+        .toCompletionStage().toCompletableFuture().get(15, TimeUnit.SECONDS);
+  }
+
+  Upload upload(String guest, String service, String link) throws Exception {
+    HttpClientRequest req = http.request(new RequestOptions().setMethod(HttpMethod.POST)
+        .setURI("/g/" + service + "/" + link + "/up").putHeader("eventpaths-guest", guest)
+        .putHeader("content-type", "application/x-ndjson")).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    req.setChunked(true);
+    Upload u = new Upload(req);
+    req.response().onComplete(ar -> {
+      if (ar.failed()) {
+        u.outcome.complete(new Reply(-1, String.valueOf(ar.cause()), null));
+      } else {
+        ar.result().body().onComplete(b -> u.outcome.complete(
+            new Reply(ar.result().statusCode(), b.succeeded() ? b.result().toString() : String.valueOf(b.cause()), ar.result())));
+      }
+    });
+    req.exceptionHandler(t -> u.outcome.complete(new Reply(-1, String.valueOf(t), null)));
+    req.sendHead();
+    return u;
+  }
+
+  Download download(String guest, String service, String link, String query) throws Exception {
+    HttpClientRequest req = http.request(new RequestOptions().setMethod(HttpMethod.GET)
+        .setURI("/g/" + service + "/" + link + "/down" + (query == null ? "" : "?" + query))
+        .putHeader("eventpaths-guest", guest)).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    Download d = new Download(req);
+    req.response().onComplete(ar -> {
+      if (ar.failed()) {
+        d.status.complete(-1);
+        d.ended.complete(null);
+        return;
+      }
+      HttpClientResponse resp = ar.result();
+      d.response = resp;
+      d.status.complete(resp.statusCode());
+      if (resp.statusCode() != 200) {
+        resp.body().onComplete(b -> d.refusal.complete(b.succeeded() ? new JsonObject(b.result()) : null));
+        return;
+      }
+      EventDecoder decoder = new EventDecoder(1 << 20, new EventDecoder.Sink() {
+        @Override
+        public void event(Event event) {
+          if (!event.type().equals(Event.LINK_HEARTBEAT)) {
+            d.events.add(event);
+          } else {
+            d.heartbeats.incrementAndGet();
+          }
+        }
+
+        @Override
+        public void refused(String reason, String message, String eventId) {
+          d.events.add(Event.error("client_saw_bad_line", message, true, null));
+        }
+      });
+      resp.handler(b -> decoder.feed(b.getByteBuf()));
+      resp.endHandler(v -> d.ended.complete(null));
+      resp.exceptionHandler(t -> d.ended.complete(null));
+    });
+    req.end();
+    return d;
+  }
+
+  @Override
+  public void close() {
+    http.close();
+  }
+
+  static final class Upload {
+    final HttpClientRequest req;
+    final CompletableFuture<Reply> outcome = new CompletableFuture<>();
+
+    Upload(HttpClientRequest req) {
+      this.req = req;
+    }
+
+    void send(Event e) {
+      req.write(Buffer.buffer(EventEncoder.encode(e)));
+    }
+
+    void sendRaw(String text) {
+      req.write(Buffer.buffer(text));
+    }
+
+    void end() {
+      req.end();
+    }
+
+    void reset() {
+      req.reset(8);
+    }
+  }
+
+  static final class Download {
+    final HttpClientRequest req;
+    final CompletableFuture<Integer> status = new CompletableFuture<>();
+    final CompletableFuture<JsonObject> refusal = new CompletableFuture<>();
+    final CompletableFuture<Void> ended = new CompletableFuture<>();
+    final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>();
+    final AtomicLong heartbeats = new AtomicLong();
+    volatile HttpClientResponse response;
+
+    Download(HttpClientRequest req) {
+      this.req = req;
+    }
+
+    int status() throws Exception {
+      return status.get(10, TimeUnit.SECONDS);
+    }
+
+    Event next() throws InterruptedException {
+      Event e = events.poll(10, TimeUnit.SECONDS);
+      if (e == null) {
+        throw new AssertionError("no event on the download within 10 s");
+      }
+      return e;
+    }
+
+    /** The next event that is not link.ready. */
+    Event nextData() throws InterruptedException {
+      Event e = next();
+      return e.type().equals(Event.LINK_READY) ? next() : e;
+    }
+
+    void cancel() {
+      req.reset(8);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+package dev.eventpaths.gateway;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.equalTo;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.eventpaths.Event;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpMethod;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Every pairing rule of docs/PROTOCOL.md section 5, each refusal with its status and reason. */
+@QuarkusTest
+@QuarkusTestResource(HostServices.class)
+class PairingRulesTest {
+  @Inject Vertx vertx;
+  @Inject GatewayMetrics metrics;
+  GuestClient client;
+
+  @BeforeEach
+  void open() {
+    client = new GuestClient(vertx);
+  }
+
+  @AfterEach
+  void close() {
+    client.close();
+  }
+
+  @Test
+  void aDownloadWithoutUploadIsRefusedAfterTheGraceWindow() throws Exception {
+    String guest = client.newGuest();
+    long t0 = System.nanoTime();
+    var down = client.download(guest, "echo", "lonely", null);
+    assertEquals(409, down.status());
+    long waitedMs = (System.nanoTime() - t0) / 1_000_000;
+    var body = down.refusal.get(5, TimeUnit.SECONDS);
+    assertEquals("unpaired", body.getString("error"));
+    assertEquals("reopen", body.getString("action"));
+    assertTrue(waitedMs >= 400, "waited the grace window for the racing upload: " + waitedMs + " ms");
+  }
+
+  @Test
+  void aDownloadThatArrivesFirstIsPairedWithinTheGraceWindow() throws Exception {
+    String guest = client.newGuest();
+    var down = client.download(guest, "echo", "race", null);
+    Thread.sleep(100);
+    var up = client.upload(guest, "echo", "race");
+    assertEquals(200, down.status());
+    up.send(Event.of("after.race"));
+    assertEquals("after.race", down.nextData().type());
+    up.end();
+  }
+
+  @Test
+  void anUploadWithoutDownloadIsEnded() throws Exception {
+    String guest = client.newGuest();
+    var up = client.upload(guest, "echo", "alone");
+    var outcome = up.outcome.get(10, TimeUnit.SECONDS);
+    assertEquals(408, outcome.status(), outcome.body());
+    assertEquals("pairing_timeout", outcome.json().getString("error"));
+  }
+
+  @Test
+  void aSecondDownloadOrUploadForALinkIsRefused() throws Exception {
+    String guest = client.newGuest();
+    var up = client.upload(guest, "echo", "dup");
+    var down = client.download(guest, "echo", "dup", null);
+    assertEquals(200, down.status());
+    var hijack = client.download(guest, "echo", "dup", null);
+    assertEquals(409, hijack.status());
+    assertEquals("duplicate_stream", hijack.refusal.get(5, TimeUnit.SECONDS).getString("error"));
+    var second = client.upload(guest, "echo", "dup");
+    assertEquals(409, second.outcome.get(5, TimeUnit.SECONDS).status());
+    up.send(Event.of("still.paired"));
+    assertEquals("still.paired", down.nextData().type(), "the original pair is untouched");
+    up.end();
+  }
+
+  @Test
+  void aForgedOrMissingGuestIdIsRefused() throws Exception {
+    String guest = client.newGuest();
+    String tampered = guest.substring(0, 5) + (guest.charAt(5) == 'A' ? 'B' : 'A') + guest.substring(6);
+    for (String bad : new String[] {tampered, "x".repeat(45), null}) {
+      var d = client.download(bad, "echo", "l", null);
+      assertEquals(401, d.status());
+      var body = d.refusal.get(5, TimeUnit.SECONDS);
+      assertEquals("bad_guest", body.getString("error"));
+      assertEquals("new_guest", body.getString("action"));
+    }
+  }
+
+  @Test
+  void unknownAndForbiddenServicesAreRefused() throws Exception {
+    String guest = client.newGuest();
+    var unknown = client.download(guest, "nope", "l", null);
+    assertEquals(404, unknown.status());
+    assertEquals("unknown_service", unknown.refusal.get(5, TimeUnit.SECONDS).getString("error"));
+    var forbidden = client.download(guest, "internal", "l", null);
+    assertEquals(403, forbidden.status());
+    assertEquals("forbidden_service", forbidden.refusal.get(5, TimeUnit.SECONDS).getString("error"));
+  }
+
+  @Test
+  void http11OnAStreamingRouteIsRefused() throws Exception {
+    String guest = client.newGuest();
+    given().relaxedHTTPSValidation().header("eventpaths-guest", guest)
+        .when().get("https://localhost:" + org.eclipse.microprofile.config.ConfigProvider.getConfig()
+            .getValue("quarkus.http.test-ssl-port", Integer.class) + "/g/echo/l/down")
+        .then().statusCode(505).body("error", equalTo("http2_required"));
+  }
+
+  @Test
+  void aGuestMayHoldOnlyTheConfiguredNumberOfLinks() throws Exception {
+    String guest = client.newGuest();
+    List<GuestClient.Download> held = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      var d = client.download(guest, "echo", "many-" + i, "mode=batch");
+      assertEquals(200, d.status());
+      held.add(d);
+    }
+    double before = metrics.refusals("too_many_links");
+    var ninth = client.download(guest, "echo", "many-8", "mode=batch");
+    assertEquals(429, ninth.status());
+    assertEquals("too_many_links", ninth.refusal.get(5, TimeUnit.SECONDS).getString("error"));
+    assertEquals(before + 1, metrics.refusals("too_many_links"), "counted by reason");
+    held.get(0).cancel();
+    // A closed link frees its place.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    int status = 0;
+    while (System.nanoTime() < deadline && status != 200) {
+      Thread.sleep(50);
+      status = client.download(guest, "echo", "many-8", "mode=batch").status();
+    }
+    assertEquals(200, status);
+    held.forEach(GuestClient.Download::cancel);
+  }
+
+  @Test
+  void oneConnectionMayCarryOnlyTheConfiguredNumberOfGuestStreams() throws Exception {
+    List<GuestClient.Download> held = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      var d = client.download(client.newGuest(), "echo", "s", "mode=batch");
+      assertEquals(200, d.status());
+      held.add(d);
+    }
+    var over = client.download(client.newGuest(), "echo", "s", "mode=batch");
+    assertEquals(429, over.status());
+    assertEquals("too_many_streams", over.refusal.get(5, TimeUnit.SECONDS).getString("error"));
+    try (GuestClient other = new GuestClient(vertx)) {
+      assertEquals(200, other.download(other.newGuest(), "echo", "s", "mode=batch").status(),
+          "another connection is not affected");
+    }
+    held.forEach(GuestClient.Download::cancel);
+  }
+
+  @Test
+  void guestIdsAreIssuedUniqueAndLongEnough() throws Exception {
+    String a = client.newGuest();
+    String b = client.newGuest();
+    assertTrue(!a.equals(b));
+    assertEquals(45, a.length(), "22 chars of 128 random bits, a dot, 22 chars of MAC");
+    assertEquals(200, client.exchange(HttpMethod.POST, "/guest", null, "").status());
+  }
+}

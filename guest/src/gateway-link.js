@@ -1,0 +1,1018 @@
+// gateway-guest-run's link to one host service, through the gateway (PROTOCOL.md section 5).
+//
+// A browser streams a request body one way per fetch, so a link is a pair: an upload
+// (streaming request body, guest -> host) and a download (streaming response, host ->
+// guest), tied by the guest id. Either request can fail on its own, the gateway refuses a
+// download whose upload it has not seen, and the service worker running this can be stopped
+// at any time; so the link reopens the pair with backoff, resumes the download from the last
+// `seq` seen, and sends again every write (event with an `id`) the host has not
+// acknowledged. Where the browser cannot stream an upload, batched POSTs replace it.
+
+import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
+import { concat, decodeEvents } from './ndjson.js';
+
+/** @typedef {import('./event.js').Event} Event */
+
+/** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} LinkStatus */
+
+/**
+ * @callback FetchLike
+ * @param {string} url
+ * @param {RequestInit & {duplex?: 'half'}} init
+ * @returns {Promise<Response>}
+ */
+
+/**
+ * @typedef {object} Timers
+ * @property {(callback: () => void, ms: number) => unknown} setTimeout
+ * @property {(handle: any) => void} clearTimeout
+ */
+
+/**
+ * @typedef {object} GatewayLinkOptions
+ * @property {string} baseUrl the gateway's origin (and path prefix, if any)
+ * @property {string} service host service to link to
+ * @property {string} link this guest's name for the link: `[A-Za-z0-9_-]{1,64}`
+ * @property {GuestIdentity} [guest] share one between the links of a guest; default: its own
+ * @property {FetchLike} [fetch] default: the global fetch
+ * @property {Timers} [timers] default: the global setTimeout/clearTimeout
+ * @property {() => number} [random] in [0, 1), for backoff jitter; default Math.random
+ * @property {'auto' | 'stream' | 'batch'} [uploadMode] default `auto` ({@link supportsRequestStreams})
+ * @property {(event: Event) => string | undefined} [ackMatcher] the write id an event
+ *   acknowledges, if any; default {@link defaultAckMatcher}
+ * @property {(status: LinkStatus) => void} [onStatus] called on each change of {@link GatewayLink#status}
+ * @property {number} [idleTimeoutMs] reopen when the download carries no bytes this long
+ *   while the app is reading (default 45 s; the gateway sends heartbeats every 15 s)
+ * @property {number} [heartbeatMs] heartbeat on an upload idle this long (default 15 s)
+ * @property {number} [backoffInitialMs] first reopen delay (default 250 ms)
+ * @property {number} [backoffMaxMs] cap on the reopen delay (default 30 s)
+ * @property {number} [maxPending] writes held: unsent plus unacknowledged (default 256)
+ * @property {number} [maxEventBytes] refuse bigger events locally (default 64 KiB)
+ * @property {number} [maxBatchEvents] events per upload chunk or batch POST (default 128)
+ * @property {number} [maxBatchBytes] bytes per upload chunk or batch POST (default 64 KiB)
+ * @property {number} [highWaterMark] events the readable holds before reading pauses (default 16)
+ */
+
+/**
+ * The default ack matcher: an event acknowledges write `x` when its `data.ack` is `x`, or
+ * when its type is `ack` and its `id` is `x`.
+ *
+ * @param {Event} event
+ * @returns {string | undefined}
+ */
+export function defaultAckMatcher(event) {
+  const data = /** @type {{ack?: unknown} | null | undefined} */ (event.data);
+  if (data && typeof data === 'object' && typeof data.ack === 'string') return data.ack;
+  if (event.type === 'ack' && typeof event.id === 'string') return event.id;
+  return undefined;
+}
+
+/**
+ * Whether fetch can stream a request body here: the test from the Chrome article
+ * "Streaming requests with the fetch API". A browser that knows `duplex` reads it; one that
+ * does not stream bodies turns the stream into the string "[object ReadableStream]" and
+ * sets a text content-type. Chromium passes this but streams only over HTTP/2, which the
+ * link also notices at run time (see {@link GatewayLink}).
+ *
+ * @param {typeof Request} [RequestClass]
+ * @returns {boolean}
+ */
+export function supportsRequestStreams(RequestClass = globalThis.Request) {
+  if (typeof RequestClass !== 'function' || typeof ReadableStream !== 'function') return false;
+  let duplexRead = false;
+  try {
+    const hasContentType = new RequestClass('http://localhost/', {
+      body: new ReadableStream(),
+      method: 'POST',
+      // @ts-ignore: `duplex` is not in every RequestInit type yet
+      get duplex() {
+        duplexRead = true;
+        return 'half';
+      },
+    }).headers.has('Content-Type');
+    return duplexRead && !hasContentType;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The guest id every request of a guest carries: issued by the gateway (`POST /guest`),
+ * fetched once and kept. Share one instance between the links of a guest.
+ */
+export class GuestIdentity {
+  /** @type {string} */
+  #baseUrl;
+  /** @type {FetchLike} */
+  #fetch;
+  /** @type {string | undefined} */
+  #id;
+  /** @type {Promise<string> | undefined} */
+  #pending;
+
+  /**
+   * @param {{baseUrl: string, fetch?: FetchLike, id?: string}} options `id`: one kept from earlier
+   */
+  constructor({ baseUrl, fetch = defaultFetch(), id }) {
+    this.#baseUrl = baseUrl;
+    this.#fetch = fetch;
+    this.#id = id;
+  }
+
+  /** @returns {string | undefined} the id, once known */
+  get id() {
+    return this.#id;
+  }
+
+  /**
+   * The guest id, asking the gateway for one the first time (one request however many
+   * callers wait). Fails when the gateway cannot be reached or answers badly.
+   *
+   * @returns {Promise<string>}
+   */
+  get() {
+    if (this.#id !== undefined) return Promise.resolve(this.#id);
+    this.#pending ??= this.#fetch(resolveUrl(this.#baseUrl, 'guest'), { method: 'POST' })
+      .then(async (response) => {
+        if (!response.ok) {
+          const refusal = await readRefusal(response);
+          throw new Error(`POST /guest answered ${response.status} ${refusal.error}`);
+        }
+        const body = await response.json();
+        if (typeof body?.guest !== 'string') throw new Error('POST /guest answered without "guest"');
+        this.#id = body.guest;
+        return body.guest;
+      })
+      .finally(() => {
+        this.#pending = undefined;
+      });
+    return this.#pending;
+  }
+
+  /**
+   * Forgets `id` (the gateway refused it), so the next {@link get} asks for a new one.
+   *
+   * @param {string} id
+   */
+  invalidate(id) {
+    if (this.#id === id) this.#id = undefined;
+  }
+}
+
+/**
+ * @typedef {object} Outcome how one attempt at the pair of requests ended
+ * @property {'retry' | 'complete' | 'terminal'} kind
+ * @property {Event} [notice] the link.error to surface
+ */
+
+/**
+ * @typedef {object} Pending a write held until sent (and, with an `id`, acknowledged)
+ * @property {Event} event
+ * @property {Uint8Array} bytes
+ * @property {string | undefined} id
+ * @property {'no' | 'inflight' | 'yes'} sent
+ */
+
+const LINK_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const TERMINAL = new Set(['unknown_service']);
+const MAX_NOTICES = 64;
+const utf8 = new TextEncoder();
+
+/**
+ * One guest link to a host service through the gateway.
+ *
+ * `readable` carries the host's events to the app, plus a `link.error` event for every
+ * error met on the way (refusals, dropped connections, idle timeouts, events refused
+ * locally): nothing is swallowed. Each `link.error` the link makes itself has
+ * `data.reconnect` set when the link goes on by reopening. `link.heartbeat` and
+ * `link.ready` are consumed. An event whose `seq` is not above the last one seen is a
+ * replay after a resume and is dropped.
+ *
+ * `writable` takes the app's events for the host. A write resolves once the event is
+ * queued; a write with an `id` stays held until the host acknowledges it (see `ackMatcher`)
+ * and is sent again on every reopen until then, so the host must apply writes by `id`
+ * once. At most `maxPending` writes are held; a write waits for room (backpressure). An
+ * event without a valid `type` fails its write; an event over `maxEventBytes` is refused
+ * with a non-fatal `link.error` (reason `event_too_large`) and skipped. Closing `writable`
+ * resolves once every held write is sent and acknowledged, and ends the upload.
+ *
+ * Completion: when the download ends without a fatal `link.error`, the host service has
+ * finished: the link closes and `readable` ends. Fatal refusals (`unknown_service`) close it
+ * too, after their `link.error`. Cancelling `readable` or calling {@link close} closes it;
+ * held writes are dropped and `writable` errors.
+ */
+export class GatewayLink {
+  /** @type {ReadableStream<Event>} */
+  readable;
+  /** @type {WritableStream<Event>} */
+  writable;
+
+  #o;
+  /** @type {Required<Pick<GatewayLinkOptions, 'fetch' | 'timers' | 'random' | 'ackMatcher'>>} */
+  #deps;
+  /** @type {GuestIdentity} */
+  #guest;
+  /** @type {'stream' | 'batch'} */
+  #mode;
+  /** @type {LinkStatus} */
+  #status = 'connecting';
+  /** @type {Pending[]} */
+  #outbox = [];
+  /** @type {Event[]} */
+  #notices = [];
+  #droppedNotices = 0;
+  /** @type {number | undefined} */
+  #lastSeq;
+  /** @type {Attempt | undefined} */
+  #attempt;
+  #everOpen = false;
+  #closed = false;
+  #writerClosed = false;
+  #batchesRunning = false;
+  #uploadFailures = 0;
+  /** @type {Set<() => void>} */
+  #waiters = new Set();
+  /** @type {Set<() => void>} */
+  #sleepers = new Set();
+  /** @type {WritableStreamDefaultController | undefined} */
+  #writeController;
+
+  /** @param {GatewayLinkOptions} options */
+  constructor(options) {
+    if (!LINK_NAME.test(options.link)) throw new TypeError(`bad link name: ${options.link}`);
+    if (!options.service) throw new TypeError('a service name is required');
+    this.#o = {
+      idleTimeoutMs: 45_000,
+      heartbeatMs: 15_000,
+      backoffInitialMs: 250,
+      backoffMaxMs: 30_000,
+      maxPending: 256,
+      maxEventBytes: MAX_EVENT_BYTES,
+      maxBatchEvents: 128,
+      maxBatchBytes: 64 * 1024,
+      highWaterMark: 16,
+      ...options,
+    };
+    const fetch = options.fetch ?? defaultFetch();
+    this.#deps = {
+      fetch,
+      timers: options.timers ?? { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h) },
+      random: options.random ?? Math.random,
+      ackMatcher: options.ackMatcher ?? defaultAckMatcher,
+    };
+    this.#guest = options.guest ?? new GuestIdentity({ baseUrl: options.baseUrl, fetch });
+    const mode = options.uploadMode ?? 'auto';
+    this.#mode = mode === 'auto' ? (supportsRequestStreams() ? 'stream' : 'batch') : mode;
+
+    this.readable = new ReadableStream(
+      {
+        pull: (controller) => this.#pull(controller),
+        cancel: (reason) => this.close(reason),
+      },
+      { highWaterMark: this.#o.highWaterMark },
+    );
+    this.writable = new WritableStream(
+      {
+        start: (controller) => {
+          this.#writeController = controller;
+        },
+        write: (event) => this.#write(event),
+        close: () => this.#drain(),
+        abort: () => {
+          this.#writerClosed = true;
+          this.#wake();
+        },
+      },
+      { highWaterMark: 1 },
+    );
+    if (this.#mode === 'batch') void this.#runBatches();
+    void this.#run();
+  }
+
+  /** @returns {LinkStatus} */
+  get status() {
+    return this.#status;
+  }
+
+  /** @returns {number} writes with an `id` not yet acknowledged by the host (sent or not) */
+  get unacknowledged() {
+    let n = 0;
+    for (const p of this.#outbox) if (p.id !== undefined) n++;
+    return n;
+  }
+
+  /** @returns {number | undefined} the last `seq` received: the download resumes after it */
+  get lastSeq() {
+    return this.#lastSeq;
+  }
+
+  /** @returns {'stream' | 'batch'} how events go up: a streaming upload, or batched POSTs */
+  get uploadMode() {
+    return this.#mode;
+  }
+
+  /**
+   * Closes the link: both requests are aborted, held writes are dropped, `writable` errors
+   * with `reason`, and `readable` ends after the events it already holds. Calling it again
+   * has no effect.
+   *
+   * @param {unknown} [reason]
+   * @returns {Promise<void>}
+   */
+  async close(reason) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#attempt?.end({ kind: 'terminal' });
+    this.#outbox = [];
+    try {
+      this.#writeController?.error(reason ?? new Error('link closed'));
+    } catch {
+      // already errored or closed
+    }
+    this.#setStatus('closed');
+    for (const wake of [...this.#sleepers]) wake();
+    this.#wake();
+  }
+
+  // --- the app's side -----------------------------------------------------------------
+
+  /** @param {ReadableStreamDefaultController<Event>} controller */
+  async #pull(controller) {
+    for (;;) {
+      const notice = this.#notices.shift();
+      if (notice) {
+        controller.enqueue(notice);
+        return;
+      }
+      if (this.#droppedNotices > 0) {
+        controller.enqueue(
+          linkError('notices_dropped', `${this.#droppedNotices} link errors were dropped while nobody read`, {
+            count: this.#droppedNotices,
+          }),
+        );
+        this.#droppedNotices = 0;
+        return;
+      }
+      if (this.#closed) {
+        controller.close();
+        return;
+      }
+      const attempt = this.#attempt;
+      if (!attempt?.reader || attempt.outcome) {
+        await this.#changed();
+        continue;
+      }
+      // The read outlives a wake-up (a notice to deliver, an ack): it is kept on the attempt
+      // and awaited again, so no event is lost, and the idle timer runs from its start.
+      if (!attempt.pendingRead) {
+        attempt.pendingRead = attempt.reader.read().then(
+          (result) => ({ result }),
+          (error) => ({ error }),
+        );
+        attempt.startIdle(this.#o.idleTimeoutMs, () =>
+          attempt.end(retry('idle_timeout', `nothing from the gateway for ${this.#o.idleTimeoutMs} ms`)),
+        );
+      }
+      const change = this.#subscribe();
+      const read = await Promise.race([attempt.pendingRead, change.promise.then(() => undefined)]);
+      change.cancel();
+      if (read === undefined) continue;
+      attempt.pendingRead = undefined;
+      attempt.stopIdle();
+      // Once an attempt has ended, what its reader yields (done on cancel, abort errors)
+      // means nothing: the events after lastSeq come again on the next download.
+      if (attempt.outcome) continue;
+      if (read.error !== undefined || !read.result) {
+        attempt.end(retry('connection_lost', `download: ${errorMessage(read.error)}`));
+        continue;
+      }
+      if (read.result.done) {
+        const reason = attempt.fatalReason;
+        attempt.end({ kind: reason === undefined ? 'complete' : TERMINAL.has(reason) ? 'terminal' : 'retry' });
+        continue;
+      }
+      const accepted = this.#accept(read.result.value, attempt);
+      if (accepted) {
+        controller.enqueue(accepted);
+        return;
+      }
+    }
+  }
+
+  /** @param {Event} event */
+  async #write(event) {
+    if (typeof event !== 'object' || event === null || !isEventType(event.type)) {
+      throw new TypeError('an event needs a valid "type"');
+    }
+    if (event.id !== undefined && (typeof event.id !== 'string' || event.id.length > 128)) {
+      throw new TypeError('"id" must be a string of at most 128 chars');
+    }
+    const bytes = utf8.encode(JSON.stringify(event) + '\n');
+    if (bytes.length > this.#o.maxEventBytes) {
+      this.#notify(
+        linkError('event_too_large', `an event of ${bytes.length} bytes was not sent`, {
+          ...(event.id === undefined ? {} : { event: event.id }),
+        }),
+      );
+      return;
+    }
+    while (this.#outbox.length >= this.#o.maxPending && !this.#closed) await this.#changed();
+    if (this.#closed) throw new Error('link closed');
+    this.#outbox.push({ event, bytes, id: event.id, sent: 'no' });
+    this.#wake();
+  }
+
+  async #drain() {
+    this.#writerClosed = true;
+    this.#wake();
+    while (this.#outbox.length > 0 && !this.#closed) await this.#changed();
+    if (this.#closed) throw new Error('link closed before every write was acknowledged');
+  }
+
+  // --- the pair of requests -------------------------------------------------------------
+
+  async #run() {
+    let failures = 0;
+    while (!this.#closed) {
+      this.#setStatus(this.#everOpen ? 'reconnecting' : 'connecting');
+      const attempt = new Attempt(this.#deps.timers);
+      this.#attempt = attempt;
+      // Whatever the last attempt sent and the host has not acknowledged goes again.
+      for (const p of this.#outbox) if (p.sent === 'yes') p.sent = 'no';
+      this.#wake();
+      try {
+        await this.#connect(attempt);
+      } catch (error) {
+        attempt.end(retry('connect_failed', errorMessage(error)));
+      }
+      const outcome = /** @type {Outcome} */ (attempt.outcome);
+      this.#attempt = undefined;
+      if (outcome.notice) this.#notify(outcome.notice);
+      this.#wake();
+      if (this.#closed) break;
+      if (outcome.kind !== 'retry') {
+        await this.close(outcome.notice);
+        break;
+      }
+      if (attempt.healthy) failures = 0;
+      await this.#sleep(this.#backoff(failures++));
+    }
+  }
+
+  /**
+   * Opens the upload, then the download, and returns when the attempt has ended.
+   *
+   * @param {Attempt} attempt
+   */
+  async #connect(attempt) {
+    const guest = await this.#guest.get();
+    const headers = { 'eventpaths-guest': guest };
+    const signal = attempt.controller.signal;
+    const mode = this.#mode;
+    if (mode === 'stream') {
+      this.#deps
+        .fetch(this.#url('up'), {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/x-ndjson' },
+          body: this.#uploadBody(attempt),
+          duplex: 'half',
+          signal,
+        })
+        .then(
+          (response) =>
+            this.#uploadAnswered(attempt, response, guest).catch((error) =>
+              attempt.end(retry('connection_lost', `upload: ${errorMessage(error)}`)),
+            ),
+          (error) => {
+            if (attempt.outcome) return;
+            // Before the download is open this may be a browser that cannot stream an
+            // upload (Chromium over HTTP/1.1): the download's answer tells which.
+            if (!attempt.open) attempt.uploadError = error;
+            else attempt.end(retry('connection_lost', `upload: ${errorMessage(error)}`));
+          },
+        );
+    }
+    /** @type {Record<string, string>} */
+    const query = {};
+    if (this.#lastSeq !== undefined) query.after = String(this.#lastSeq);
+    if (mode === 'batch') query.mode = 'batch';
+    let response;
+    try {
+      response = await this.#deps.fetch(this.#url('down', query), {
+        method: 'GET',
+        headers: { ...headers, accept: 'application/x-ndjson' },
+        signal,
+      });
+    } catch (error) {
+      attempt.end(retry('connect_failed', `download: ${errorMessage(error)}`));
+      return;
+    }
+    if (attempt.uploadError !== undefined) {
+      response.body?.cancel().catch(() => {});
+      this.#uploadFailed(attempt, response.status);
+      return;
+    }
+    if (!response.ok || !response.body) {
+      const refusal = await readRefusal(response);
+      if (response.status === 401) this.#guest.invalidate(guest);
+      const terminal = response.status === 404 || response.status === 400 || TERMINAL.has(refusal.error);
+      attempt.end({
+        kind: terminal ? 'terminal' : 'retry',
+        notice: linkError(refusal.error, refusal.message ?? `download answered ${response.status}`, {
+          fatal: true,
+          reconnect: !terminal,
+          status: response.status,
+        }),
+      });
+      return;
+    }
+    if (attempt.outcome) {
+      response.body.cancel().catch(() => {});
+      return;
+    }
+    const tap = new TransformStream({
+      transform(chunk, controller) {
+        attempt.touch();
+        controller.enqueue(chunk);
+      },
+    });
+    attempt.reader = response.body
+      .pipeThrough(tap, { signal })
+      .pipeThrough(decodeEvents({ maxEventBytes: this.#o.maxEventBytes }))
+      .getReader();
+    attempt.open = true;
+    this.#everOpen = true;
+    this.#uploadFailures = 0;
+    this.#setStatus('open');
+    this.#wake();
+    await attempt.ended;
+  }
+
+  /**
+   * @param {Attempt} attempt
+   * @param {number} downloadStatus
+   */
+  #uploadFailed(attempt, downloadStatus) {
+    // The gateway answered the download, so it is reachable: the upload itself could not
+    // be sent. Twice in a row means this browser cannot stream it here: go to batches.
+    this.#uploadFailures++;
+    const message = `upload: ${errorMessage(attempt.uploadError)} (download answered ${downloadStatus})`;
+    if (this.#uploadFailures >= 2 && this.#mode === 'stream') {
+      this.#mode = 'batch';
+      void this.#runBatches();
+      attempt.end(retry('upload_streaming_unavailable', `${message}; using batched POSTs`));
+    } else {
+      attempt.end(retry('connection_lost', message));
+    }
+  }
+
+  /**
+   * @param {Attempt} attempt
+   * @param {Response} response
+   * @param {string} guest
+   */
+  async #uploadAnswered(attempt, response, guest) {
+    if (attempt.outcome) return;
+    // Ending the body ourselves after the writer closed is the one normal way here.
+    if (response.ok && attempt.uploadClosed) return;
+    const refusal = await readRefusal(response);
+    if (attempt.outcome) return;
+    if (response.status === 401) this.#guest.invalidate(guest);
+    if (response.status === 505 && this.#mode === 'stream') {
+      this.#mode = 'batch';
+      void this.#runBatches();
+    }
+    attempt.end(
+      retry(refusal.error, refusal.message ?? `upload answered ${response.status}`, { status: response.status }),
+    );
+  }
+
+  /**
+   * The upload's body: pulled by fetch, so it takes held writes only as fast as the
+   * network takes them, several per chunk when several are waiting.
+   *
+   * @param {Attempt} attempt
+   * @returns {ReadableStream<Uint8Array>}
+   */
+  #uploadBody(attempt) {
+    const heartbeat = () =>
+      attempt.armHeartbeat(this.#o.heartbeatMs, () => {
+        attempt.heartbeatDue = true;
+        this.#wake();
+      });
+    return new ReadableStream(
+      {
+        start: heartbeat,
+        pull: async (controller) => {
+          for (;;) {
+            if (attempt.outcome || this.#closed) return;
+            const batch = this.#takeBatch();
+            if (batch.length > 0) {
+              for (const p of batch) p.sent = 'yes';
+              this.#forgetUnidentified();
+              controller.enqueue(concat(batch.map((p) => p.bytes), sum(batch)));
+              heartbeat();
+              this.#wake();
+              return;
+            }
+            if (this.#writerClosed) {
+              attempt.uploadClosed = true;
+              attempt.armHeartbeat(0, undefined);
+              controller.close();
+              return;
+            }
+            if (attempt.heartbeatDue) {
+              // Without it the gateway's idle timeout, or a proxy's, ends a quiet upload.
+              attempt.heartbeatDue = false;
+              controller.enqueue(utf8.encode('{"type":"link.heartbeat","data":{}}\n'));
+              heartbeat();
+              return;
+            }
+            await this.#changed();
+          }
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /**
+   * @param {Event} event
+   * @param {Attempt} attempt
+   * @returns {Event | undefined} what the app gets, if anything
+   */
+  #accept(event, attempt) {
+    attempt.healthy = true;
+    if (event.type === 'link.heartbeat' || event.type === 'link.ready') return undefined;
+    if (typeof event.seq === 'number') {
+      if (this.#lastSeq !== undefined && event.seq <= this.#lastSeq) return undefined;
+      this.#lastSeq = event.seq;
+    }
+    const acked = this.#deps.ackMatcher(event);
+    if (acked !== undefined) this.#acknowledge(acked);
+    if (event.type === 'link.error') {
+      const data = /** @type {Partial<import('./event.js').LinkErrorData>} */ (event.data ?? {});
+      if (data.fatal) {
+        attempt.fatalReason = String(data.reason);
+        return { ...event, data: { ...data, reconnect: !TERMINAL.has(String(data.reason)) } };
+      }
+      // A refused write is final: sending it again would be refused again.
+      if (typeof data.event === 'string') this.#acknowledge(data.event);
+    }
+    return event;
+  }
+
+  /** @param {string} id */
+  #acknowledge(id) {
+    const at = this.#outbox.findIndex((p) => p.id === id);
+    if (at === -1) return;
+    this.#outbox.splice(at, 1);
+    this.#wake();
+  }
+
+  // --- batched-POST fallback ------------------------------------------------------------
+
+  async #runBatches() {
+    if (this.#batchesRunning) return;
+    this.#batchesRunning = true;
+    let k = 0;
+    while (!this.#closed) {
+      const batch = this.#takeBatch();
+      if (batch.length === 0) {
+        await this.#changed();
+        continue;
+      }
+      for (const p of batch) p.sent = 'inflight';
+      // The same k always carries the same bytes: that is what makes a retry safe.
+      const body = concat(batch.map((p) => p.bytes), sum(batch));
+      let failures = 0;
+      let applied = false;
+      for (;;) {
+        if (this.#closed) return;
+        const result = await this.#postBatch(k, body);
+        if (result.done) {
+          applied = true;
+          break;
+        }
+        if (result.notice) this.#notify(result.notice);
+        if (result.expected !== undefined) k = result.expected;
+        if (result.refused) {
+          // The gateway will never take these: drop them, like a refused streamed write.
+          for (const p of batch) p.sent = 'yes';
+          this.#outbox = this.#outbox.filter((p) => !batch.includes(p));
+          this.#wake();
+          break;
+        }
+        await this.#sleep(result.retryAfterMs ?? this.#backoff(failures++));
+      }
+      if (applied) {
+        k++;
+        for (const p of batch) if (p.sent === 'inflight') p.sent = 'yes';
+        this.#forgetUnidentified();
+        this.#wake();
+      }
+    }
+  }
+
+  /**
+   * @param {number} k
+   * @param {Uint8Array} body
+   * @returns {Promise<{done?: boolean, refused?: boolean, notice?: Event, expected?: number, retryAfterMs?: number}>}
+   */
+  async #postBatch(k, body) {
+    let guest;
+    try {
+      guest = await this.#guest.get();
+    } catch (error) {
+      return { notice: linkError('connect_failed', errorMessage(error), { reconnect: true }) };
+    }
+    let response;
+    try {
+      response = await this.#deps.fetch(this.#url('batch', { n: String(k) }), {
+        method: 'POST',
+        headers: { 'eventpaths-guest': guest, 'content-type': 'application/x-ndjson' },
+        // Always a plain ArrayBuffer-backed array; the cast only settles TS's generic typing.
+        body: /** @type {BodyInit} */ (/** @type {unknown} */ (body)),
+      });
+    } catch (error) {
+      return { notice: linkError('connect_failed', `batch ${k}: ${errorMessage(error)}`, { reconnect: true }) };
+    }
+    if (response.ok) {
+      // 200 {"duplicate": true} is a retry of a batch already applied: done as well.
+      response.body?.cancel().catch(() => {});
+      return { done: true };
+    }
+    const refusal = await readRefusal(response);
+    // Flow control, not an error: the gateway asks us to wait and send the same batch.
+    if (response.status === 429) return { retryAfterMs: retryAfterMs(response) ?? undefined };
+    if (response.status === 401) this.#guest.invalidate(guest);
+    const notice = linkError(refusal.error, refusal.message ?? `batch ${k} answered ${response.status}`, {
+      status: response.status,
+      batch: k,
+      reconnect: true,
+    });
+    if (response.status === 409 && refusal.error === 'batch_gap' && Number.isSafeInteger(refusal.expected)) {
+      return { notice, expected: /** @type {number} */ (refusal.expected), retryAfterMs: 0 };
+    }
+    const retryable = response.status >= 500 || [401, 408, 409, 425].includes(response.status);
+    return retryable ? { notice } : { notice: { ...notice, data: { ...notice.data, reconnect: false } }, refused: true };
+  }
+
+  // --- helpers ----------------------------------------------------------------------------
+
+  /** @returns {Pending[]} the next unsent writes, in order, within the batch limits */
+  #takeBatch() {
+    /** @type {Pending[]} */
+    const batch = [];
+    let bytes = 0;
+    for (const p of this.#outbox) {
+      if (p.sent !== 'no') continue;
+      if (batch.length > 0 && (batch.length >= this.#o.maxBatchEvents || bytes + p.bytes.length > this.#o.maxBatchBytes)) break;
+      batch.push(p);
+      bytes += p.bytes.length;
+    }
+    return batch;
+  }
+
+  /** Writes without an id are never sent twice, so they are dropped once sent. */
+  #forgetUnidentified() {
+    this.#outbox = this.#outbox.filter((p) => p.id !== undefined || p.sent !== 'yes');
+  }
+
+  /** @param {Event} notice */
+  #notify(notice) {
+    if (this.#notices.length >= MAX_NOTICES) this.#droppedNotices++;
+    else this.#notices.push(notice);
+    this.#wake();
+  }
+
+  /** @param {LinkStatus} status */
+  #setStatus(status) {
+    if (this.#status === status) return;
+    if (this.#status === 'closed') return;
+    this.#status = status;
+    try {
+      this.#o.onStatus?.(status);
+    } catch (error) {
+      this.#notify(linkError('status_callback_failed', errorMessage(error)));
+    }
+  }
+
+  /** @param {number} failures */
+  #backoff(failures) {
+    const cap = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures, 30));
+    // Half fixed, half random: spreads a crowd of guests reconnecting after one outage.
+    return cap / 2 + (this.#deps.random() * cap) / 2;
+  }
+
+  /** Wakes everything waiting in {@link #changed}. */
+  #wake() {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  /**
+   * A wake-up to wait for: something changed (a write, an ack, a notice, a connection, a
+   * close). `cancel` unregisters it, so a waiter that lost a race does not linger.
+   *
+   * @returns {{promise: Promise<void>, cancel: () => void}}
+   */
+  #subscribe() {
+    /** @type {() => void} */
+    let wake = () => {};
+    const promise = new Promise((resolve) => {
+      wake = () => resolve(undefined);
+    });
+    this.#waiters.add(wake);
+    return { promise, cancel: () => this.#waiters.delete(wake) };
+  }
+
+  /** @returns {Promise<void>} */
+  #changed() {
+    return this.#subscribe().promise;
+  }
+
+  /**
+   * @param {number} ms
+   * @returns {Promise<void>} after `ms`, or at once when the link closes
+   */
+  #sleep(ms) {
+    return new Promise((resolve) => {
+      const { timers } = this.#deps;
+      const done = () => {
+        timers.clearTimeout(handle);
+        this.#sleepers.delete(done);
+        resolve();
+      };
+      const handle = timers.setTimeout(done, ms);
+      this.#sleepers.add(done);
+      if (this.#closed) done();
+    });
+  }
+
+  /**
+   * @param {'up' | 'down' | 'batch'} kind
+   * @param {Record<string, string>} [query]
+   */
+  #url(kind, query = {}) {
+    const path = `g/${encodeURIComponent(this.#o.service)}/${encodeURIComponent(this.#o.link)}/${kind}`;
+    const url = new URL(resolveUrl(this.#o.baseUrl, path));
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    return url.href;
+  }
+}
+
+/** One try at the pair of requests: ends once, with an {@link Outcome}. */
+class Attempt {
+  controller = new AbortController();
+  /** @type {ReadableStreamDefaultReader<Event> | undefined} */
+  reader;
+  /** @type {Outcome | undefined} */
+  outcome;
+  open = false;
+  /** true once the host said anything: the next reopen starts the backoff over */
+  healthy = false;
+  /** @type {string | undefined} set when the gateway reported a fatal link.error: the body ends next */
+  fatalReason;
+  uploadClosed = false;
+  /** @type {unknown} */
+  uploadError;
+  /** @type {Promise<Outcome>} */
+  ended;
+  /** @type {(outcome: Outcome) => void} */
+  #resolve = () => {};
+  #timers;
+  /** @type {unknown} */
+  #idle;
+  /** @type {(() => void) | undefined} */
+  #rearm;
+  /** @type {unknown} */
+  #heartbeat;
+  heartbeatDue = false;
+  /** @type {Promise<{result?: ReadableStreamReadResult<Event>, error?: unknown}> | undefined} */
+  pendingRead;
+
+  /** @param {Timers} timers */
+  constructor(timers) {
+    this.#timers = timers;
+    this.ended = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** @param {Outcome} outcome the first one counts */
+  end(outcome) {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    this.stopIdle();
+    this.armHeartbeat(0, undefined);
+    this.controller.abort();
+    this.reader?.cancel().catch(() => {});
+    this.#resolve(outcome);
+  }
+
+  /**
+   * @param {number} ms
+   * @param {() => void} onIdle
+   */
+  startIdle(ms, onIdle) {
+    this.#rearm = () => {
+      if (this.#idle !== undefined) this.#timers.clearTimeout(this.#idle);
+      this.#idle = this.#timers.setTimeout(onIdle, ms);
+    };
+    this.#rearm();
+  }
+
+  /**
+   * (Re)starts the upload's heartbeat timer; `onDue` undefined just stops it.
+   *
+   * @param {number} ms
+   * @param {(() => void) | undefined} onDue
+   */
+  armHeartbeat(ms, onDue) {
+    if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
+    this.#heartbeat = onDue && !this.outcome ? this.#timers.setTimeout(onDue, ms) : undefined;
+  }
+
+  stopIdle() {
+    if (this.#idle !== undefined) this.#timers.clearTimeout(this.#idle);
+    this.#idle = undefined;
+    this.#rearm = undefined;
+  }
+
+  /** Bytes arrived: the peer is alive. */
+  touch() {
+    this.#rearm?.();
+  }
+}
+
+/**
+ * @param {string} reason
+ * @param {string} message
+ * @param {Record<string, unknown>} [extra]
+ * @returns {Outcome}
+ */
+function retry(reason, message, extra = {}) {
+  return { kind: 'retry', notice: linkError(reason, message, { fatal: true, reconnect: true, ...extra }) };
+}
+
+/**
+ * Reads a refusal's JSON body (`{"error": ..., "message": ...}`), tolerating any other body.
+ *
+ * @param {Response} response
+ * @returns {Promise<{error: string, message?: string, [key: string]: unknown}>}
+ */
+async function readRefusal(response) {
+  const fallback = { error: `http_${response.status}` };
+  try {
+    const text = await response.text();
+    const body = JSON.parse(text);
+    if (body && typeof body === 'object' && typeof body.error === 'string') return body;
+    return fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** @param {Response} response */
+function retryAfterMs(response) {
+  const value = response.headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** @param {Pending[]} batch */
+function sum(batch) {
+  let n = 0;
+  for (const p of batch) n += p.bytes.length;
+  return n;
+}
+
+/** @param {unknown} error */
+function errorMessage(error) {
+  if (error instanceof Error) {
+    const cause = /** @type {{cause?: {message?: string, code?: string}}} */ (error).cause;
+    return cause?.code || cause?.message ? `${error.message} (${cause.code ?? cause.message})` : error.message;
+  }
+  return String(error);
+}
+
+/**
+ * @param {string} base
+ * @param {string} path relative, no leading slash
+ */
+function resolveUrl(base, path) {
+  const root = new URL(base, /** @type {any} */ (globalThis).location?.href);
+  if (!root.pathname.endsWith('/')) root.pathname += '/';
+  return new URL(path, root).href;
+}
+
+/** @returns {FetchLike} */
+function defaultFetch() {
+  // Bound: browsers refuse a fetch called as a method of another object.
+  return (url, init) => globalThis.fetch(url, init);
+}
