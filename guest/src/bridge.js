@@ -361,7 +361,7 @@ export function receiveStream(port, { highWaterMark = 16 } = {}) {
         const room = (c.desiredSize ?? 0) - outstanding;
         if (room >= batch || (outstanding === 0 && room > 0)) {
           outstanding += room;
-          port.postMessage({ credit: room + 1000 });
+          port.postMessage({ credit: room });
         }
       },
       cancel(reason) {

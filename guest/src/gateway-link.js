@@ -230,6 +230,8 @@ export class GatewayLink {
   #writerClosed = false;
   #batchesRunning = false;
   #uploadFailures = 0;
+  /** set when a batch-mode download opens: the gateway may number batches from 0 again */
+  #batchPairRenewed = false;
   /** @type {Set<() => void>} */
   #waiters = new Set();
   /** @type {Set<() => void>} */
@@ -285,6 +287,7 @@ export class GatewayLink {
       },
       { highWaterMark: 1 },
     );
+    this.#o.onStatus?.(this.#status);
     if (this.#mode === 'batch') void this.#runBatches();
     void this.#run();
   }
@@ -541,6 +544,7 @@ export class GatewayLink {
       .pipeThrough(decodeEvents({ maxEventBytes: this.#o.maxEventBytes }))
       .getReader();
     attempt.open = true;
+    if (mode === 'batch' && this.#everOpen) this.#batchPairRenewed = true;
     this.#everOpen = true;
     this.#uploadFailures = 0;
     this.#setStatus('open');
@@ -600,6 +604,10 @@ export class GatewayLink {
         attempt.heartbeatDue = true;
         this.#wake();
       });
+    // Something to send at once: some fetch implementations (Node's over HTTP/1.1) send no
+    // request at all until the body yields its first chunk, and the gateway cannot pair
+    // an upload it has not seen.
+    attempt.heartbeatDue = true;
     return new ReadableStream(
       {
         start: heartbeat,
@@ -692,6 +700,7 @@ export class GatewayLink {
         const result = await this.#postBatch(k, body);
         if (result.done) {
           applied = true;
+          this.#batchPairRenewed = false;
           break;
         }
         if (result.notice) this.#notify(result.notice);
@@ -752,9 +761,15 @@ export class GatewayLink {
       reconnect: true,
     });
     if (response.status === 409 && refusal.error === 'batch_gap' && Number.isSafeInteger(refusal.expected)) {
-      return { notice, expected: /** @type {number} */ (refusal.expected), retryAfterMs: 0 };
+      const expected = /** @type {number} */ (refusal.expected);
+      // A gateway numbers batches per pair, and a reopened download is a new pair: starting
+      // again from its `expected` is the normal case then, not an error.
+      const quiet = this.#batchPairRenewed && expected < k;
+      return { notice: quiet ? undefined : notice, expected, retryAfterMs: 0 };
     }
-    const retryable = response.status >= 500 || [401, 408, 409, 425].includes(response.status);
+    // 404 no_link: the download (which the batches belong to) is being reopened.
+    const retryable =
+      response.status >= 500 || refusal.action === 'reopen' || [401, 404, 408, 409, 425].includes(response.status);
     return retryable ? { notice } : { notice: { ...notice, data: { ...notice.data, reconnect: false } }, refused: true };
   }
 

@@ -156,13 +156,27 @@ export async function startViewService(view, { worker, service, mode }) {
  *
  * @param {ServiceDefinition} a
  * @param {ServiceDefinition} b
- * @returns {Promise<void>} settles when both outputs have ended; fails if either failed
+ * @returns {Promise<void>} settles when both outputs have ended (completed or cancelled);
+ *   fails with the first failure if either output failed
  */
 export async function connectServices(a, b) {
   const toA = new TransformStream(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
-  const outA = runService(a, toA.readable);
-  const outB = runService(b, outA);
-  await outB.pipeTo(toA.writable);
+  /** @returns {[Promise<unknown>, (kind: EndKind, reason?: unknown) => void]} */
+  const watch = () => {
+    /** @type {(failure: unknown) => void} */
+    let settle = () => {};
+    const ended = new Promise((resolve) => (settle = resolve));
+    return [ended, (kind, reason) => settle(kind === 'failed' ? { error: reason } : undefined)];
+  };
+  const [endedA, onEndA] = watch();
+  const [endedB, onEndB] = watch();
+  const outA = supervise(a, toA.readable, undefined, onEndA);
+  const outB = supervise(b, outA, undefined, onEndB);
+  // A cancel from either side ends this pipe as well; how each service ended is what counts.
+  outB.pipeTo(toA.writable).catch(() => {});
+  for (const failure of await Promise.all([endedA, endedB])) {
+    if (failure) throw (/** @type {{error: unknown}} */ (failure)).error;
+  }
 }
 
 /**
@@ -175,6 +189,21 @@ export async function connectServices(a, b) {
  * @returns {ReadableStream<Event>}
  */
 export function runService(service, input, openLink) {
+  return supervise(service, input, openLink);
+}
+
+/** @typedef {'completed' | 'cancelled' | 'failed'} EndKind */
+
+/**
+ * {@link runService}, telling `onEnd` how the output ended.
+ *
+ * @param {ServiceDefinition} service
+ * @param {ReadableStream<Event>} input
+ * @param {((local: string, host: string) => StreamPair & {close(reason?: unknown): Promise<void>}) | undefined} openLink
+ * @param {(kind: EndKind, reason?: unknown) => void} [onEnd]
+ * @returns {ReadableStream<Event>}
+ */
+function supervise(service, input, openLink, onEnd) {
   const abort = new AbortController();
   /** @type {Map<string, StreamPair & {close(reason?: unknown): Promise<void>}>} */
   const links = new Map();
@@ -194,10 +223,14 @@ export function runService(service, input, openLink) {
       return link;
     },
   };
-  /** @param {unknown} [reason] */
-  const ended = (reason) => {
+  /**
+   * @param {EndKind} kind
+   * @param {unknown} [reason]
+   */
+  const ended = (kind, reason) => {
     if (abort.signal.aborted) return;
     abort.abort(reason);
+    onEnd?.(kind, reason);
     for (const link of links.values()) void link.close(reason);
     if (!input.locked) input.cancel(reason).catch(() => {});
   };
@@ -212,7 +245,7 @@ export function runService(service, input, openLink) {
       out = result.readable;
     } else throw new TypeError(`${service.name} must return a ReadableStream or a TransformStream`);
   } catch (error) {
-    ended(error);
+    ended('failed', error);
     return new ReadableStream({
       start(controller) {
         controller.error(error);
@@ -229,16 +262,16 @@ export function runService(service, input, openLink) {
         try {
           step = await reader.read();
         } catch (error) {
-          ended(error);
+          ended('failed', error);
           throw error;
         }
         if (step.done) {
           controller.close();
-          ended();
+          ended('completed');
         } else controller.enqueue(step.value);
       },
       async cancel(reason) {
-        ended(reason);
+        ended('cancelled', reason);
         await reader.cancel(reason);
       },
     },

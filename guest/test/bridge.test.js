@@ -75,9 +75,13 @@ for (const mode of modes) {
 
     test('backpressure window -> worker: a worker that does not read bounds the window source pulls', async () => {
       const { window, worker } = open();
-      acceptConnections(worker, () => never());
+      let input;
+      acceptConnections(worker, (received) => {
+        input = received;
+        return never();
+      });
       const source = countingSource();
-      await connectToWorker(window, source.stream, { mode });
+      const answer = await connectToWorker(window, source.stream, { mode });
       await delay(150);
       const bound = mode === 'port' ? 16 + 1 : 4;
       assert.ok(source.pulls > 0, 'the stream started flowing');
@@ -86,6 +90,7 @@ for (const mode of modes) {
       const settled = source.pulls;
       await delay(100);
       assert.equal(source.pulls, settled, 'no more pulls while nobody reads');
+      await Promise.all([answer.cancel('end of test'), input.cancel('end of test')]);
     });
 
     test('backpressure worker -> window: a slow window reader bounds the worker source pulls', async () => {
@@ -207,10 +212,9 @@ test('port pump: the receiver grants credit for its queue only, so an unread str
 test('keepWorkerAlive posts pings until stopped', async () => {
   const pings = [];
   const stop = keepWorkerAlive({ postMessage: (m) => pings.push(m) }, 10);
-  await delay(55);
+  await until(() => pings.length >= 3, 2000, 'three pings');
   stop();
   const count = pings.length;
-  assert.ok(count >= 3, `${count} pings`);
   assert.deepEqual(pings[0], { eventpaths: 'ping' });
   await delay(30);
   assert.equal(pings.length, count);

@@ -96,9 +96,21 @@ public final class Bench {
 
   static final String ONE_WAY = "one way";
   static final String ECHO_1 = "echo, 1 link";
+  static final Map<String, String> PEER_NAMES =
+      Map.of("links", "eventpaths links", "grpc", "gRPC-java", "raw", "raw Vert.x h2");
 
-  public static void main(String[] args) throws Exception {
-    Config c = Config.fromSystemProperties();
+  public static void main(String[] args) {
+    int status;
+    try {
+      status = run(Config.fromSystemProperties());
+    } catch (Throwable t) {
+      t.printStackTrace();
+      status = 1;
+    }
+    System.exit(status); // also ends the non-daemon threads gRPC and Vert.x leave behind
+  }
+
+  private static int run(Config c) throws Exception {
     BenchEvents.checkCount(c.events());
     BenchEvents.checkCount(c.warmupEvents());
     if (c.links() < 1 || c.rounds() < 1 || c.roundTrips() < 1 || c.warmupRoundTrips() < 0) {
@@ -191,16 +203,21 @@ public final class Bench {
     Files.writeString(c.out(), table);
     log("written to %s", c.root().relativize(c.out().toAbsolutePath()));
     boolean lost = scores.values().stream().flatMap(sc -> sc.throughput.values().stream()).flatMap(List::stream)
-        .anyMatch(t -> t.lost() != 0);
+        .anyMatch(t -> t.lost() != 0) || !WARMUP_LOSSES.isEmpty();
     if (lost) {
       log("EVENTS WERE LOST: see the table (exit status 3)");
     }
-    System.exit(lost ? 3 : 0); // also ends the non-daemon threads gRPC and Vert.x leave behind
+    return lost ? 3 : 0;
   }
+
+  /** Losses seen in warm-ups: "peer, measure: n of m events". */
+  private static final List<String> WARMUP_LOSSES = new ArrayList<>();
 
   private static void warm(Peer p, String what, long sent, long arrived) {
     if (arrived != sent) {
       log("  %-16s %-15s LOST %,d of %,d events in the warm-up", p.name(), what, sent - arrived, sent);
+      WARMUP_LOSSES.add(String.format(Locale.ROOT, "%s, %s (warm-up): %,d of %,d events did not arrive", p.name(), what,
+          sent - arrived, sent));
     }
   }
 
@@ -261,7 +278,7 @@ public final class Bench {
     String[] names = {"links", "grpc", "raw"};
     b.append("| 200-byte events | eventpaths links | gRPC-java | raw Vert.x h2 | links / gRPC | links / raw |\n");
     b.append("|---|---:|---:|---:|---:|---:|\n");
-    List<String> losses = new ArrayList<>();
+    List<String> losses = new ArrayList<>(WARMUP_LOSSES);
     for (String m : List.of(ONE_WAY, ECHO_1, echoN)) {
       double[] v = new double[3];
       for (int i = 0; i < 3; i++) {
@@ -270,7 +287,7 @@ public final class Bench {
         v[i] = t == null ? Double.NaN : t.perSecond();
         for (Throughput run : s == null ? List.<Throughput>of() : s.throughput.getOrDefault(m, List.of())) {
           if (run.lost() != 0) {
-            losses.add(String.format(Locale.ROOT, "%s, %s: %,d of %,d events did not arrive", names[i], m, run.lost(),
+            losses.add(String.format(Locale.ROOT, "%s, %s: %,d of %,d events did not arrive", PEER_NAMES.get(names[i]), m, run.lost(),
                 run.events()));
           }
         }

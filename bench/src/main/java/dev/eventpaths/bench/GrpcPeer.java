@@ -80,7 +80,7 @@ final class GrpcPeer implements Peer {
   public long oneWay(long n) throws Exception {
     long[] count = {-1};
     call(GrpcEvents.SINK, n, e -> count[0] = e.data().tree().get("count").asLong())
-        .get(10, TimeUnit.MINUTES);
+        .get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     return count[0];
   }
 
@@ -95,7 +95,7 @@ final class GrpcPeer implements Peer {
     }
     long sum = 0;
     for (int l = 0; l < links; l++) {
-      all.get(l).get(10, TimeUnit.MINUTES);
+      all.get(l).get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
       sum += counts[l][0];
     }
     return sum;
@@ -138,7 +138,7 @@ final class GrpcPeer implements Peer {
             done.complete(null);
           }
         }).onNext(first(state));
-    done.get(10, TimeUnit.MINUTES);
+    done.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     if (state[0] != n) {
       throw new IllegalStateException("round trips: " + state[0] + " of " + n);
     }

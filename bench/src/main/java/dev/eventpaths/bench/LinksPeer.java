@@ -60,7 +60,7 @@ final class LinksPeer implements Peer {
         done.completeExceptionally(new IllegalStateException("link failed: " + e));
       }
     }, done::completeExceptionally, () -> done.complete(count[0]));
-    return done.get(10, TimeUnit.MINUTES);
+    return done.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
   }
 
   @Override
@@ -81,7 +81,7 @@ final class LinksPeer implements Peer {
     }
     long sum = 0;
     for (CompletableFuture<Long> f : all) {
-      sum += f.get(10, TimeUnit.MINUTES);
+      sum += f.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
     return sum;
   }
@@ -111,7 +111,7 @@ final class LinksPeer implements Peer {
         done.completeExceptionally(new IllegalStateException("link failed: " + e));
       }
     }, done::completeExceptionally, () -> done.complete(null));
-    done.get(10, TimeUnit.MINUTES);
+    done.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     if (state[0] != n) {
       throw new IllegalStateException("round trips: " + state[0] + " of " + n);
     }

@@ -6,6 +6,9 @@ package dev.eventpaths.bench;
  * check that nothing was lost.
  */
 interface Peer extends AutoCloseable {
+  /** The longest any one call may take before the run gives up (a stall, not a slow peer). */
+  long TIMEOUT_SECONDS = Long.getLong("bench.timeoutSeconds", 300);
+
   /** Short name for the table. */
   String name();
 

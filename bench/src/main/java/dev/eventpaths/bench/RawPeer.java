@@ -83,7 +83,7 @@ final class RawPeer implements Peer {
       req.sendHead();
       pump(req, n);
     });
-    return done.get(10, TimeUnit.MINUTES);
+    return done.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
   }
 
   @Override
@@ -106,7 +106,7 @@ final class RawPeer implements Peer {
     }
     long sum = 0;
     for (CompletableFuture<Long> f : all) {
-      sum += f.get(10, TimeUnit.MINUTES);
+      sum += f.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
     return sum;
   }
@@ -135,13 +135,19 @@ final class RawPeer implements Peer {
           }
         });
         resp.exceptionHandler(done::completeExceptionally);
-        resp.endHandler(v -> done.complete(null));
+        resp.endHandler(v -> {
+          if (state[0] == n) {
+            done.complete(null);
+          } else {
+            done.completeExceptionally(new IllegalStateException("round trips: " + state[0] + " of " + n));
+          }
+        });
       });
       req.sendHead();
       state[1] = System.nanoTime();
       req.write(one);
     });
-    done.get(10, TimeUnit.MINUTES);
+    done.get(Peer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
     return took;
   }
 

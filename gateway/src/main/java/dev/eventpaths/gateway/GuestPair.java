@@ -46,7 +46,7 @@ final class GuestPair {
   long timer = -1;
   boolean started;
   boolean closed;
-  String after;
+  java.util.Map<String, String> params = java.util.Map.of();
   /** Give back each stream's place in its connection's count, once. */
   final java.util.List<Runnable> releases = new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -109,7 +109,7 @@ final class GuestPair {
   }
 
   /** Both sides are here: open the host link and start streaming. Called on the download's context. */
-  void start(Links links, String after) {
+  void start(Links links, java.util.Map<String, String> params) {
     if (downContext == null) {
       downContext = vertx.getOrCreateContext();
     }
@@ -123,8 +123,8 @@ final class GuestPair {
     Flow.Publisher<Event> fromGuest = batch != null ? batch : uploadEvents;
     LinkRequest request = LinkRequest.to(route.target(), route.service().orElse(service))
         .guest(guest).link(guest.substring(0, 22) + "/" + linkName);
-    if (after != null) {
-      request = request.param("after", after);
+    for (var p : params.entrySet()) {
+      request = request.param(p.getKey(), p.getValue());
     }
     downWriter = new OutboundWriter(downContext, resp, settings.batch(), new DownloadListener());
     meters.active.incrementAndGet();

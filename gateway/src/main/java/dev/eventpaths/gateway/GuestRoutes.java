@@ -134,7 +134,11 @@ public class GuestRoutes {
     String link = rc.pathParam("link");
     String key = guest + "/" + service + "/" + link;
     boolean batchMode = !isUpload && "batch".equals(req.getParam("mode"));
-    String after = req.getParam("after");
+    Map<String, String> params = linkParams(req);
+    if (params == null) {
+      refuse(rc, 400, "bad_params", "at most 16 query parameters, names up to 32 and values up to 256 characters", null);
+      return;
+    }
 
     GuestPair pair;
     String refusal = null;
@@ -201,9 +205,9 @@ public class GuestRoutes {
       if (isUpload) {
         // The download was waiting: the pair runs on the download's event loop.
         GuestPair p = pair;
-        p.downloadContext().runOnContext(v -> p.start(links, p.after));
+        p.downloadContext().runOnContext(v -> p.start(links, p.params));
       } else {
-        pair.start(links, after);
+        pair.start(links, params);
       }
       return;
     }
@@ -211,11 +215,30 @@ public class GuestRoutes {
     if (isUpload) {
       waiting.timer = vertx.setTimer(config.pairingTimeout().toMillis(), t -> expire(waiting, true));
     } else {
-      waiting.after = after;
+      waiting.params = params;
       waiting.captureDownloadContext();
       waiting.timer = vertx.setTimer(config.pairingGrace().toMillis(), t -> expire(waiting, false));
       req.response().closeHandler(v -> expire(waiting, false));
     }
+  }
+
+  /**
+   * The download's query parameters, handed to the host service as link parameters
+   * ({@code after} to resume, and whatever the service defines, like a board name); bounded.
+   */
+  private static Map<String, String> linkParams(HttpServerRequest req) {
+    Map<String, String> out = new java.util.LinkedHashMap<>();
+    for (var e : req.params()) {
+      String k = e.getKey();
+      if (k.equals("mode") || k.equals("service") || k.equals("link")) {
+        continue;
+      }
+      if (out.size() >= 16 || k.length() > 32 || e.getValue().length() > 256) {
+        return null;
+      }
+      out.putIfAbsent(k, e.getValue());
+    }
+    return out;
   }
 
   /** A half that waited too long (or left): refuse it with what to do. */
