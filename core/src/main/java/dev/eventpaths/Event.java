@@ -1,7 +1,6 @@
 package dev.eventpaths;
 
 import java.util.Objects;
-import java.util.regex.Pattern;
 
 /**
  * One event: the only thing eventpaths services say to each other.
@@ -18,8 +17,6 @@ import java.util.regex.Pattern;
 public record Event(String type, String id, long seq, Json data) {
   /** Longest allowed {@code type} and {@code id}. */
   public static final int MAX_NAME_LENGTH = 128;
-
-  private static final Pattern TYPE = Pattern.compile("[A-Za-z0-9_.\\-]{1,128}");
 
   /** The first event of every link, from the service side: {@code {"link":..,"service":..}}. */
   public static final String LINK_READY = "link.ready";
@@ -65,9 +62,22 @@ public record Event(String type, String id, long seq, Json data) {
     return new Event(LINK_ERROR, null, 0, Json.of(d));
   }
 
-  /** Whether {@code type} is a valid event type name. */
+  /** Whether {@code type} is a valid event type name: 1-128 of {@code A-Z a-z 0-9 _ - .}. */
   public static boolean isValidType(String type) {
-    return type != null && TYPE.matcher(type).matches();
+    // A loop, not a regex: this runs for every event decoded and made (a regex was a quarter
+    // of the decoder's time in profiles).
+    if (type == null || type.isEmpty() || type.length() > MAX_NAME_LENGTH) {
+      return false;
+    }
+    for (int i = 0; i < type.length(); i++) {
+      char c = type.charAt(i);
+      boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_'
+          || c == '-';
+      if (!ok) {
+        return false;
+      }
+    }
+    return true;
   }
 
   public Event withId(String newId) {

@@ -61,6 +61,8 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private boolean writable = true;
   private long pausedSince;
   private boolean terminated;
+  private boolean terminalPending;
+  private Throwable terminalFailure;
   private volatile boolean cancelled;
   private volatile long lastWriteNanos = System.nanoTime();
 
@@ -208,7 +210,18 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       return;
     }
     terminated = true;
+    if (!writable && pending.readableBytes() > 0) {
+      // The tail is still waiting for the network: report the end only once it is written,
+      // or the owner would end the stream before it (the drain handler finishes this).
+      terminalPending = true;
+      terminalFailure = failure;
+      return;
+    }
     flush();
+    report(failure);
+  }
+
+  private void report(Throwable failure) {
     if (failure == null) {
       listener.completed();
     } else {
@@ -238,6 +251,11 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
         writable = true;
         listener.paused(System.nanoTime() - pausedSince);
         flush();
+        if (terminalPending && !cancelled) {
+          terminalPending = false;
+          report(terminalFailure);
+          return;
+        }
         replenish();
       });
     } else {

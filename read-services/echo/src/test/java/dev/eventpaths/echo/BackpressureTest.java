@@ -101,6 +101,22 @@ class BackpressureTest {
     return c == null ? 0 : c.count();
   }
 
+  @Test
+  void aStreamThatEndsWhileTheNetworkIsFullStillDeliversItsTail() throws Exception {
+    // 150 events of ~1 KB: more than one 64 KiB stream window, fewer than one batch beyond
+    // it, so the service completes while its writer waits for the paused reader.
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      AssertSubscriber<Event> reader = client.open(
+          LinkRequest.to("echo", "source").param("n", "150").param("size", "1000"), Multi.createFrom().empty())
+          .subscribe().withSubscriber(AssertSubscriber.create(0));
+      Thread.sleep(1_000);
+      reader.request(Long.MAX_VALUE);
+      reader.awaitCompletion(Duration.ofSeconds(10));
+      assertEquals(151, reader.getItems().size(), "link.ready and all 150 events");
+      assertEquals(150, reader.getItems().get(150).seq());
+    }
+  }
+
   /** Polls until the value has not changed for half a second. */
   static long waitUntilStable(java.util.function.LongSupplier value) throws InterruptedException {
     long last = -1;

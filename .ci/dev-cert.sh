@@ -4,7 +4,7 @@
 # servers present server.crt + server.key. Nothing here is a secret worth keeping: the CA key
 # never leaves this folder, and the folder is git-ignored. Re-run with --force to renew.
 #
-#   scripts/dev-cert.sh [DIR] [--force]      (DIR defaults to .certs at the repo root)
+#   .ci/dev-cert.sh [DIR] [--force]      (DIR defaults to .certs at the repo root)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-$root/.certs}"
