@@ -32,13 +32,23 @@
  * @property {string} [name] what the window wants to talk to; handed to the worker's handler
  * @property {BridgeMode} [mode] default `auto`
  * @property {number} [highWaterMark] chunks the pumped answer stream may hold (port mode), default 16
- * @property {number} [timeoutMs] how long to wait for the worker's answer (transfer mode), default 10 s
+ * @property {number} [timeoutMs] how long to wait for the worker's answer, default 10 s
+ * @property {unknown} [hello] structured-clonable data for the worker's handler (`info.hello`),
+ *   e.g. where a restarted conversation resumes
+ */
+
+/**
+ * @typedef {object} Bridge what {@link openBridge} resolves with
+ * @property {ReadableStream<any>} readable events from the worker to the window
+ * @property {string} instance the id of the worker realm that answered: a different one
+ *   later means the worker was stopped and started again, and this bridge is dead
  */
 
 /**
  * @typedef {object} ConnectionInfo
  * @property {string | undefined} name the `name` the window gave
  * @property {'transfer' | 'port'} mode how the streams cross
+ * @property {unknown} [hello] what the window passed as `hello`
  */
 
 /**
@@ -51,6 +61,13 @@
 const TAG = 'eventpaths';
 /** @type {boolean | undefined} */
 let transferable;
+
+/**
+ * This realm's id, made once when the module is first evaluated. A service worker that the
+ * browser stops and starts again evaluates its modules again and so gets a new one: that is
+ * how a window tells a restarted worker (whose streams are all gone) from a live one.
+ */
+export const REALM_INSTANCE = randomId();
 
 /**
  * Whether this realm can transfer a ReadableStream through postMessage (Chrome 87+,
@@ -76,17 +93,8 @@ export function supportsTransferableStreams() {
 }
 
 /**
- * Window side: hands `readable` to the worker and resolves with the worker's answer.
- *
- * Stream contract, both modes: each stream's completion, failure and cancellation reach the
- * other realm (failure reasons cross as structured clones, or as strings when they cannot
- * be cloned). Cancelling the answer cancels the worker's stream; the worker cancelling what
- * it reads cancels `readable`. Backpressure holds across the bridge: a slow reader on one
- * side slows the pulls on the other, and no queue between them grows without bound.
- *
- * The window gets no signal if the worker is stopped (a browser stops an idle service
- * worker after ~30 s; see {@link keepWorkerAlive}): reads then never settle, so callers
- * need their own liveness check (heartbeats in the streams).
+ * Window side: hands `readable` to the worker and resolves with the worker's answer. The
+ * same as {@link openBridge}, for callers that do not watch the worker's instance.
  *
  * @param {PostTarget} worker
  * @param {ReadableStream<any>} readable events from the window to the worker
@@ -94,30 +102,54 @@ export function supportsTransferableStreams() {
  * @returns {Promise<ReadableStream<any>>} events from the worker to the window
  */
 export async function connectToWorker(worker, readable, options = {}) {
-  const { name, mode = 'auto', highWaterMark = 16, timeoutMs = 10_000 } = options;
+  return (await openBridge(worker, readable, options)).readable;
+}
+
+/**
+ * Window side: hands `readable` to the worker and resolves with the worker's answer and
+ * the id of the worker realm that gave it.
+ *
+ * Stream contract, both modes: each stream's completion, failure and cancellation reach the
+ * other realm (failure reasons cross as structured clones, or as strings when they cannot
+ * be cloned). Cancelling the answer cancels the worker's stream; the worker cancelling what
+ * it reads cancels `readable`. Backpressure holds across the bridge: a slow reader on one
+ * side slows the pulls on the other, and no queue between them grows without bound.
+ *
+ * Fails when the worker does not answer within `timeoutMs`, or its handler fails.
+ *
+ * The window gets no signal if the worker is stopped (a browser stops an idle service
+ * worker ~30 s after its last event, streams or not): reads then never settle. Watch the
+ * worker with {@link pingWorker} (or a `WorkerWatch`) and compare its instance.
+ *
+ * @param {PostTarget} worker
+ * @param {ReadableStream<any>} readable
+ * @param {ConnectOptions} [options]
+ * @returns {Promise<Bridge>}
+ */
+export function openBridge(worker, readable, options = {}) {
+  const { name, mode = 'auto', highWaterMark = 16, timeoutMs = 10_000, hello } = options;
   const useTransfer = mode === 'transfer' || (mode === 'auto' && supportsTransferableStreams());
-  if (!useTransfer) {
-    const up = new MessageChannel();
-    const down = new MessageChannel();
-    worker.postMessage({ [TAG]: 'connect', mode: 'port', name, up: up.port2, down: down.port2 }, [
-      up.port2,
-      down.port2,
-    ]);
-    void sendStream(readable, up.port1);
-    return receiveStream(down.port1, { highWaterMark });
-  }
   const reply = new MessageChannel();
   return new Promise((resolve, reject) => {
+    /** @type {ReadableStream<any> | undefined} */
+    let pumped;
     const timer = setTimeout(() => {
       settle();
-      reject(new Error(`no answer from the worker within ${timeoutMs} ms`));
+      pumped?.cancel('no answer').catch(() => {});
+      reject(Object.assign(new Error(`no answer from the worker within ${timeoutMs} ms`), { code: 'worker_timeout' }));
     }, timeoutMs);
     /** @param {MessageEvent} event */
     const onReply = (event) => {
       settle();
-      const message = event.data;
-      if (message && message.stream instanceof ReadableStream) resolve(message.stream);
-      else reject(message?.error ?? new Error('the worker answered without a stream'));
+      const message = event.data ?? {};
+      const instance = String(message.instance);
+      if (message.error !== undefined) {
+        pumped?.cancel(message.error).catch(() => {});
+        reject(message.error);
+      }
+      else if (!useTransfer && pumped) resolve({ readable: pumped, instance });
+      else if (message.stream instanceof ReadableStream) resolve({ readable: message.stream, instance });
+      else reject(new Error('the worker answered without a stream'));
     };
     function settle() {
       clearTimeout(timer);
@@ -127,10 +159,21 @@ export async function connectToWorker(worker, readable, options = {}) {
     reply.port1.addEventListener('message', onReply);
     reply.port1.start();
     try {
-      worker.postMessage(
-        { [TAG]: 'connect', mode: 'transfer', name, stream: readable, reply: reply.port2 },
-        [/** @type {any} */ (readable), reply.port2],
-      );
+      if (useTransfer) {
+        worker.postMessage(
+          { [TAG]: 'connect', mode: 'transfer', name, hello, stream: readable, reply: reply.port2 },
+          [/** @type {any} */ (readable), reply.port2],
+        );
+      } else {
+        const up = new MessageChannel();
+        const down = new MessageChannel();
+        worker.postMessage(
+          { [TAG]: 'connect', mode: 'port', name, hello, up: up.port2, down: down.port2, reply: reply.port2 },
+          [up.port2, down.port2, reply.port2],
+        );
+        void sendStream(readable, up.port1);
+        pumped = receiveStream(down.port1, { highWaterMark });
+      }
     } catch (error) {
       settle();
       reject(error);
@@ -143,8 +186,7 @@ export async function connectToWorker(worker, readable, options = {}) {
  * that are not eventpaths connections (including keep-alive pings) are left alone.
  *
  * A handler that throws, or answers with something that is not a ReadableStream, fails
- * the window's connection (transfer mode) or its answer stream (port mode), and cancels
- * what the window sent.
+ * the window's connection and cancels what the window sent.
  *
  * @param {ListenTarget} scope the worker's `self`, or a MessagePort
  * @param {ConnectionHandler} handler
@@ -156,65 +198,33 @@ export function acceptConnections(scope, handler, { highWaterMark = 16 } = {}) {
   const onMessage = (event) => {
     const message = event.data;
     if (!message || message[TAG] !== 'connect') return;
-    if (message.mode === 'port') {
-      const incoming = receiveStream(message.up, { highWaterMark });
-      void sendStream(answer(incoming, { name: message.name, mode: 'port' }), message.down);
-    } else if (message.mode === 'transfer') {
-      /** @type {MessagePort} */
-      const reply = message.reply;
-      const incoming = /** @type {ReadableStream<any>} */ (message.stream);
-      Promise.resolve()
-        .then(() => handler(incoming, { name: message.name, mode: 'transfer' }))
-        .then((out) => {
-          if (!(out instanceof ReadableStream)) throw new TypeError('the handler must return a ReadableStream');
-          reply.postMessage({ stream: out }, [/** @type {any} */ (out)]);
-        })
-        .catch((error) => {
-          incoming.cancel(error).catch(() => {});
-          reply.postMessage({ error: cloneable(error) });
-        })
-        .finally(() => reply.close());
-    }
-  };
-
-  /**
-   * Port mode answers at once with a stream that forwards the handler's, so a handler that
-   * is async or fails still yields one answer stream (failing, in the second case).
-   *
-   * @param {ReadableStream<any>} incoming
-   * @param {ConnectionInfo} info
-   * @returns {ReadableStream<any>}
-   */
-  function answer(incoming, info) {
-    /** @type {ReadableStreamDefaultReader<any> | undefined} */
-    let reader;
-    const ready = Promise.resolve()
-      .then(() => handler(incoming, info))
+    /** @type {MessagePort} */
+    const reply = message.reply;
+    const instance = REALM_INSTANCE;
+    const port = message.mode === 'port';
+    if (!port && message.mode !== 'transfer') return;
+    /** @type {ReadableStream<any>} */
+    const incoming = port ? receiveStream(message.up, { highWaterMark }) : message.stream;
+    // The reply is the handshake: it names this realm, and it comes only once the handler
+    // has answered, so a refused connection fails at connect time in both modes.
+    Promise.resolve()
+      .then(() => handler(incoming, { name: message.name, mode: port ? 'port' : 'transfer', hello: message.hello }))
       .then((out) => {
         if (!(out instanceof ReadableStream)) throw new TypeError('the handler must return a ReadableStream');
-        reader = out.getReader();
-        return reader;
+        if (port) {
+          reply.postMessage({ instance });
+          void sendStream(out, message.down);
+        } else {
+          reply.postMessage({ stream: out, instance }, [/** @type {any} */ (out)]);
+        }
       })
       .catch((error) => {
         incoming.cancel(error).catch(() => {});
-        throw error;
-      });
-    // The failure is delivered by the first pull; until then it is not unhandled.
-    ready.catch(() => {});
-    return new ReadableStream(
-      {
-        async pull(controller) {
-          const { done, value } = await (await ready).read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        async cancel(reason) {
-          await ready.then((r) => r.cancel(reason), () => {});
-        },
-      },
-      { highWaterMark: 0 },
-    );
-  }
+        reply.postMessage({ error: cloneable(error), instance });
+        if (port) message.down.postMessage({ error: cloneable(error) });
+      })
+      .finally(() => reply.close());
+  };
 
   scope.addEventListener('message', onMessage);
   scope.start?.();
@@ -224,7 +234,8 @@ export function acceptConnections(scope, handler, { highWaterMark = 16 } = {}) {
 /**
  * Keeps a service worker running: a browser stops a service worker about 30 s after its
  * last event, and traffic on streams it holds does not count, but a message does. Posts a
- * ping every `intervalMs` (default 20 s) until the returned function is called.
+ * ping every `intervalMs` (default 20 s) until the returned function is called. A
+ * `WorkerWatch` does this and also notices a worker that was stopped anyway.
  *
  * @param {PostTarget} worker
  * @param {number} [intervalMs]
@@ -233,6 +244,59 @@ export function acceptConnections(scope, handler, { highWaterMark = 16 } = {}) {
 export function keepWorkerAlive(worker, intervalMs = 20_000) {
   const timer = setInterval(() => worker.postMessage({ [TAG]: 'ping' }, []), intervalMs);
   return () => clearInterval(timer);
+}
+
+/**
+ * Window side: asks the worker for its realm instance. The message itself is an event for
+ * a service worker: it keeps a running one alive, and starts a stopped one again (whose
+ * answer then carries a new instance).
+ *
+ * @param {PostTarget} worker
+ * @param {number} [timeoutMs] default 5 s
+ * @returns {Promise<string>} the instance; fails when no answer comes in time
+ */
+export function pingWorker(worker, timeoutMs = 5_000) {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      port1.close();
+      reject(Object.assign(new Error(`no answer to a ping within ${timeoutMs} ms`), { code: 'worker_timeout' }));
+    }, timeoutMs);
+    port1.onmessage = (event) => {
+      clearTimeout(timer);
+      port1.close();
+      resolve(String(event.data?.instance));
+    };
+    try {
+      worker.postMessage({ [TAG]: 'ping', reply: port2 }, [port2]);
+    } catch (error) {
+      clearTimeout(timer);
+      port1.close();
+      reject(error);
+    }
+  });
+}
+
+/**
+ * Worker side: answers pings ({@link pingWorker}) with this realm's instance. Pings without
+ * a reply port ({@link keepWorkerAlive}) need no answer: receiving them is their purpose.
+ *
+ * @param {ListenTarget} scope
+ * @returns {() => void} stops answering
+ */
+export function answerPings(scope) {
+  /** @param {MessageEvent} event */
+  const onMessage = (event) => {
+    const message = event.data;
+    if (!message || message[TAG] !== 'ping' || !message.reply) return;
+    /** @type {MessagePort} */
+    const reply = message.reply;
+    reply.postMessage({ instance: REALM_INSTANCE });
+    reply.close();
+  };
+  scope.addEventListener('message', onMessage);
+  scope.start?.();
+  return () => scope.removeEventListener('message', onMessage);
 }
 
 /**
@@ -390,4 +454,11 @@ function cloneable(reason) {
   } catch {
     return String(reason);
   }
+}
+
+/** @returns {string} 128 random bits, hex */
+function randomId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -34,6 +34,11 @@ import { concat, decodeEvents } from './ndjson.js';
  * @property {string} service host service to link to
  * @property {string} link this guest's name for the link: `[A-Za-z0-9_-]{1,64}`
  * @property {GuestIdentity} [guest] share one between the links of a guest; default: its own
+ * @property {number} [resumeAfter] the last `seq` already seen (by an earlier run of this
+ *   link, e.g. before the worker was restarted): the first download resumes after it, and
+ *   events up to it are dropped as replays
+ * @property {Record<string, string>} [params] query parameters for the download, handed to
+ *   the host service as link parameters (`mode` and `after` are the runtime's)
  * @property {FetchLike} [fetch] default: the global fetch
  * @property {Timers} [timers] default: the global setTimeout/clearTimeout
  * @property {() => number} [random] in [0, 1), for backoff jitter; default Math.random
@@ -263,6 +268,12 @@ export class GatewayLink {
       ackMatcher: options.ackMatcher ?? defaultAckMatcher,
     };
     this.#guest = options.guest ?? new GuestIdentity({ baseUrl: options.baseUrl, fetch });
+    if (options.resumeAfter !== undefined) {
+      if (!(Number.isSafeInteger(options.resumeAfter) && options.resumeAfter >= 0)) {
+        throw new TypeError(`resumeAfter must be a non-negative integer: ${options.resumeAfter}`);
+      }
+      this.#lastSeq = options.resumeAfter;
+    }
     const mode = options.uploadMode ?? 'auto';
     this.#mode = mode === 'auto' ? (supportsRequestStreams() ? 'stream' : 'batch') : mode;
 
@@ -496,7 +507,9 @@ export class GatewayLink {
         );
     }
     /** @type {Record<string, string>} */
-    const query = {};
+    const query = { ...this.#o.params };
+    delete query.mode;
+    delete query.after;
     if (this.#lastSeq !== undefined) query.after = String(this.#lastSeq);
     if (mode === 'batch') query.mode = 'batch';
     let response;

@@ -55,7 +55,7 @@ for (const mode of modes) {
       const sent = [1, 2, 3, 4, 5].map((n) => ({ type: 'n', data: n }));
       const answer = await connectToWorker(window, streamOf(...sent), { name: 'tasks', mode });
       assert.deepEqual(await collect(answer), [10, 20, 30, 40, 50].map((n) => ({ type: 'echo', data: n })));
-      assert.deepEqual(seen, { name: 'tasks', mode });
+      assert.deepEqual(seen, { name: 'tasks', mode, hello: undefined });
     });
 
     test('the window can receive while it is still sending (both directions at once)', async () => {

@@ -29,12 +29,20 @@ public final class Bench {
   private Bench() {}
 
   /** Run settings, from system properties. */
-  record Config(Path root, long events, long warmupEvents, int links, int roundTrips, int warmupRoundTrips,
-      int rounds, List<String> peers, List<String> serverJvm, Path out) {
+  record Config(Path root, List<String> suites, long events, long warmupEvents, int links, int roundTrips,
+      int warmupRoundTrips, int rounds, List<String> peers, List<String> serverJvm, Path out) {
     static Config fromSystemProperties() {
       Path root = Path.of(System.getProperty("bench.root", guessRoot())).toAbsolutePath().normalize();
       long events = Long.getLong("bench.events", 2_000_000L);
+      List<String> suites = switch (System.getProperty("bench.suite", "all")) {
+        case "all" -> List.of("links", "gateway");
+        case "links" -> List.of("links");
+        case "gateway" -> List.of("gateway");
+        default -> throw new IllegalArgumentException("bench.suite: all, links or gateway, not '"
+            + System.getProperty("bench.suite") + "'");
+      };
       return new Config(root,
+          suites,
           events,
           Long.getLong("bench.warmup", Math.min(events, 300_000L)),
           Integer.getInteger("bench.links", 100),
@@ -111,6 +119,36 @@ public final class Bench {
   }
 
   private static int run(Config c) throws Exception {
+    Instant started = Instant.now();
+    StringBuilder sections = new StringBuilder();
+    boolean bad = false;
+    if (c.suites().contains("links")) {
+      bad |= runLinks(c, sections);
+    }
+    if (c.suites().contains("gateway")) {
+      try (Procs procs = new Procs(c.root().resolve("bench/target/bench-logs"))) {
+        GatewaySuite.Outcome o = GatewaySuite.run(c, procs);
+        if (sections.length() > 0) {
+          sections.append('\n');
+        }
+        sections.append(o.markdown());
+        bad |= o.lost();
+      }
+    }
+    String table = header(c, Duration.between(started, Instant.now())) + sections;
+    System.out.println();
+    System.out.println(table);
+    Files.createDirectories(c.out().getParent());
+    Files.writeString(c.out(), table);
+    log("written to %s", c.root().relativize(c.out().toAbsolutePath()));
+    if (bad) {
+      log("EVENTS WERE LOST OR A PEER FAILED: see the table (exit status 3)");
+    }
+    return bad ? 3 : 0;
+  }
+
+  /** The host-to-host suite: links beside gRPC and raw Vert.x. Returns whether events were lost. */
+  private static boolean runLinks(Config c, StringBuilder out) throws Exception {
     BenchEvents.checkCount(c.events());
     BenchEvents.checkCount(c.warmupEvents());
     if (c.links() < 1 || c.rounds() < 1 || c.roundTrips() < 1 || c.warmupRoundTrips() < 0) {
@@ -121,7 +159,6 @@ public final class Bench {
     if (c.peers().contains("links") && !Files.isRegularFile(jar)) {
       throw new IllegalStateException("no packaged echo app at " + jar + ": build first (bench/run.sh does)");
     }
-    Instant started = Instant.now();
     log("bench: %,d events per throughput run (warm-up %,d), %d links, %,d round trips, %d round(s), peers %s",
         c.events(), c.warmupEvents(), c.links(), c.roundTrips(), c.rounds(), c.peers());
 
@@ -196,18 +233,9 @@ public final class Bench {
       }
     }
 
-    String table = report(c, scores, echoN, Duration.between(started, Instant.now()));
-    System.out.println();
-    System.out.println(table);
-    Files.createDirectories(c.out().getParent());
-    Files.writeString(c.out(), table);
-    log("written to %s", c.root().relativize(c.out().toAbsolutePath()));
-    boolean lost = scores.values().stream().flatMap(sc -> sc.throughput.values().stream()).flatMap(List::stream)
+    out.append(report(c, scores, echoN));
+    return scores.values().stream().flatMap(sc -> sc.throughput.values().stream()).flatMap(List::stream)
         .anyMatch(t -> t.lost() != 0) || !WARMUP_LOSSES.isEmpty();
-    if (lost) {
-      log("EVENTS WERE LOST: see the table (exit status 3)");
-    }
-    return lost ? 3 : 0;
   }
 
   /** Losses seen in warm-ups: "peer, measure: n of m events". */
@@ -244,13 +272,13 @@ public final class Bench {
     return t;
   }
 
-  private static long selfCpuNanos() {
+  static long selfCpuNanos() {
     var os = ManagementFactory.getOperatingSystemMXBean();
     return os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : 0;
   }
 
   /** CPU time the whole machine spent busy (all processes), from /proc/stat; -1 if unknown. */
-  private static long machineBusyNanos() {
+  static long machineBusyNanos() {
     try {
       String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
       long busy = 0;
@@ -265,12 +293,16 @@ public final class Bench {
 
   // --- the report ---
 
-  private static String report(Config c, Map<String, Scores> scores, String echoN, Duration took) {
-    StringBuilder b = new StringBuilder();
-    b.append("# eventpaths benchmark: latest run\n\n");
-    b.append(String.format(Locale.ROOT, "%s, %d cores (%s), Java %s, took %d s. Command: `bench/run.sh`%s%n%n",
+  private static String header(Config c, Duration took) {
+    return "# eventpaths benchmark: latest run\n\n" + String.format(Locale.ROOT,
+        "%s, %d cores (%s), Java %s, took %d s. Command: `bench/run.sh`%s%n%n",
         Instant.now().truncatedTo(ChronoUnit.SECONDS), Runtime.getRuntime().availableProcessors(), cpuModel(),
-        System.getProperty("java.version"), took.toSeconds(), flags(c)));
+        System.getProperty("java.version"), took.toSeconds(), flags(c));
+  }
+
+  private static String report(Config c, Map<String, Scores> scores, String echoN) {
+    StringBuilder b = new StringBuilder();
+    b.append("## Host-to-host links beside gRPC-java and raw Vert.x\n\n");
     b.append(String.format(Locale.ROOT,
         "200-byte events; %,d events per throughput run (after a %,d-event warm-up of each), "
             + "%,d round trips one at a time for latency; median of %d round(s).%n%n",

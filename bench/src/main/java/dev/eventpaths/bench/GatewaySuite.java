@@ -1,0 +1,409 @@
+package dev.eventpaths.bench;
+
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The guest suite: many paired guest links (docs/PROTOCOL.md, section 5) through the gateway to
+ * the echo app, beside a Node.js http2 relay doing the same pairing, measured in the same run by
+ * the same client ({@link GuestLoad}). See bench/README.md.
+ *
+ * <p>Per peer: open the pairs, load them (every link keeps a window of events in flight) for a
+ * warm-up and a measured window, pace them at half that peak for another measured window, close
+ * them; then measure the server's heap (after a full GC) before and after opening as many idle
+ * pairs again.
+ */
+final class GatewaySuite {
+  private GatewaySuite() {}
+
+  /** Settings, from system properties ({@code -Dbench.gateway.*}). */
+  record Settings(int pairs, int connections, int perGuest, int window, int pacedCap, double warmupSeconds,
+      double seconds, List<String> peers) {
+    static Settings fromSystemProperties() {
+      Settings s = new Settings(
+          Integer.getInteger("bench.gateway.pairs", 1000),
+          Integer.getInteger("bench.gateway.connections", 20),
+          Integer.getInteger("bench.gateway.linksPerGuest", 10),
+          Integer.getInteger("bench.gateway.window", 8),
+          Integer.getInteger("bench.gateway.pacedCap", 64),
+          Double.parseDouble(System.getProperty("bench.gateway.warmupSeconds", "8")),
+          Double.parseDouble(System.getProperty("bench.gateway.seconds", "10")),
+          List.of(System.getProperty("bench.gateway.peers", "gateway,node").split(",")));
+      if (s.pairs < 1 || s.pairs > 100_000 || s.connections < 1 || s.perGuest < 1 || s.perGuest > 16
+          || s.seconds <= 0 || s.seconds > 120 || s.warmupSeconds < 0 || s.warmupSeconds > 120) {
+        throw new IllegalArgumentException("bench.gateway.*: pairs 1..100000, connections >= 1, linksPerGuest 1..16, "
+            + "seconds 0..120, warmupSeconds 0..120");
+      }
+      if (2 * Math.ceil(s.pairs / (double) s.connections) > 200) {
+        throw new IllegalArgumentException("bench.gateway.connections: " + s.pairs + " pairs need at least "
+            + (int) Math.ceil(s.pairs / 100.0) + " connections (at most 200 guest streams per connection)");
+      }
+      return s;
+    }
+  }
+
+  /** What one peer scored. */
+  static final class Figures {
+    final String peer;
+    double openSeconds = Double.NaN;
+    GuestLoad.Window peak;
+    GuestLoad.Drained peakDrained;
+    double peakCpuMicrosPerEvent = Double.NaN;
+    double peakOtherCores = Double.NaN;
+    double pacedTarget = Double.NaN;
+    GuestLoad.Window paced;
+    GuestLoad.Drained pacedDrained;
+    double heapBytesPerLink = Double.NaN;
+    String heapDetail = "";
+    final List<String> errors = new ArrayList<>();
+    String failure;
+
+    Figures(String peer) {
+      this.peer = peer;
+    }
+
+    long lost() {
+      long l = 0;
+      for (GuestLoad.Drained d : new GuestLoad.Drained[] {peakDrained, pacedDrained}) {
+        if (d != null) {
+          l += d.lost() + d.misordered();
+        }
+      }
+      return l;
+    }
+  }
+
+  /** The section of the report, and whether anything was lost or failed. */
+  record Outcome(String markdown, boolean lost) {}
+
+  static final Map<String, String> NAMES = Map.of("gateway", "gateway + echo", "node", "Node http2 relay");
+
+  static Outcome run(Bench.Config c, Procs procs) throws Exception {
+    Settings s = Settings.fromSystemProperties();
+    Path root = c.root();
+    Path certs = root.resolve(".certs");
+    for (String f : new String[] {"ca.crt", "server.crt", "server.key"}) {
+      if (!Files.isRegularFile(certs.resolve(f))) {
+        throw new IllegalStateException("no " + certs.resolve(f) + ": run .ci/dev-cert.sh (bench/run.sh does)");
+      }
+    }
+    Path gatewayJar = root.resolve("gateway/target/quarkus-app/quarkus-run.jar");
+    Path echoJar = root.resolve("read-services/echo/target/quarkus-app/quarkus-run.jar");
+    for (Path jar : new Path[] {gatewayJar, echoJar}) {
+      if (s.peers().contains("gateway") && !Files.isRegularFile(jar)) {
+        throw new IllegalStateException("no packaged app at " + jar + ": build first (bench/run.sh does)");
+      }
+    }
+    String node = s.peers().contains("node") ? findNode() : null;
+    Bench.log("gateway suite: %,d paired guest links over %d connections, window %d, %.0f s warm-up, %.0f s measured, "
+        + "peers %s", s.pairs(), s.connections(), s.window(), s.warmupSeconds(), s.seconds(), s.peers());
+
+    // Start every server (in parallel), then measure one peer at a time.
+    String secret = UUID.randomUUID().toString();
+    Map<String, Procs.Server> servers = new LinkedHashMap<>();
+    Procs.Server echo = null;
+    if (s.peers().contains("gateway")) {
+      int echoPort = Procs.freePort();
+      List<String> cmd = new ArrayList<>(List.of(Procs.java()));
+      cmd.addAll(c.serverJvm());
+      cmd.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + echoPort,
+          "-Dquarkus.http.ssl-port=0", "-jar", echoJar.toString()));
+      echo = procs.start("gateway-echo", echoPort, cmd, Map.of("EVENTPATHS_LINK_SECRET", secret));
+      int plain = Procs.freePort();
+      int tls = Procs.freePort();
+      cmd = new ArrayList<>(List.of(Procs.java()));
+      cmd.addAll(c.serverJvm());
+      cmd.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + plain,
+          "-Dquarkus.http.ssl-port=" + tls,
+          "-Dquarkus.tls.key-store.pem.0.cert=" + certs.resolve("server.crt"),
+          "-Dquarkus.tls.key-store.pem.0.key=" + certs.resolve("server.key"),
+          "-Deventpaths.targets.echo.url=http://127.0.0.1:" + echoPort,
+          "-Dgateway.max-links-per-guest=16",
+          "-Dgateway.max-streams-per-connection=200",
+          "-jar", gatewayJar.toString()));
+      servers.put("gateway", procs.start("gateway", tls, cmd,
+          Map.of("EVENTPATHS_LINK_SECRET", secret, "GATEWAY_GUEST_KEY", UUID.randomUUID() + "-" + UUID.randomUUID())));
+    }
+    if (node != null) {
+      int port = Procs.freePort();
+      servers.put("node", procs.start("node-relay", port, List.of(node, "--expose-gc",
+          root.resolve("bench/node-relay/relay.mjs").toString(), "" + port, certs.resolve("server.crt").toString(),
+          certs.resolve("server.key").toString()), Map.of()));
+    }
+    if (echo != null) {
+      Procs.awaitPort(echo, Duration.ofSeconds(60));
+    }
+    for (Procs.Server srv : servers.values()) {
+      Procs.awaitPort(srv, Duration.ofSeconds(60));
+    }
+
+    Map<String, Figures> figures = new LinkedHashMap<>();
+    for (var e : servers.entrySet()) {
+      List<Procs.Server> cpu = new ArrayList<>(List.of(e.getValue()));
+      if (e.getKey().equals("gateway")) {
+        cpu.add(echo);
+      }
+      Figures f = new Figures(e.getKey());
+      figures.put(e.getKey(), f);
+      try {
+        measure(s, certs.resolve("ca.crt"), e.getKey(), e.getValue(), echo, cpu, f);
+      } catch (Exception ex) {
+        f.failure = String.valueOf(ex);
+        Bench.log("  %-16s FAILED: %s", NAMES.get(e.getKey()), ex);
+        ex.printStackTrace();
+      }
+    }
+    String versions = nodeVersion(node);
+    return new Outcome(report(s, figures, versions),
+        figures.values().stream().anyMatch(f -> f.lost() != 0 || f.failure != null));
+  }
+
+  private static void measure(Settings s, Path ca, String peer, Procs.Server server, Procs.Server echo,
+      List<Procs.Server> cpu, Figures f) throws Exception {
+    String name = NAMES.get(peer);
+    int perConn = 2 * (int) Math.ceil(s.pairs() / (double) s.connections());
+    int guestsNeeded = (int) Math.ceil(s.pairs() / (double) s.perGuest());
+    try (GuestLoad g = new GuestLoad(name, server.port(), ca, s.connections(), perConn)) {
+      // Load: open the pairs, warm up, measure the peak; then pace at half of it.
+      List<String> guests = g.newGuests(guestsNeeded);
+      long t0 = System.nanoTime();
+      g.open(guests, s.pairs(), s.perGuest(), "b", 100);
+      f.openSeconds = (System.nanoTime() - t0) / 1e9;
+      Bench.log("  %-16s %,d pairs open in %.2f s", name, s.pairs(), f.openSeconds);
+      g.load(s.window());
+      Thread.sleep((long) (s.warmupSeconds() * 1000));
+      long cpu0 = Bench.selfCpuNanos() + cpuNanos(cpu);
+      long busy0 = Bench.machineBusyNanos();
+      f.peak = g.measure(s.seconds());
+      long cpuUsed = Bench.selfCpuNanos() + cpuNanos(cpu) - cpu0;
+      long busy = Bench.machineBusyNanos() - busy0;
+      f.peakDrained = g.stop(Duration.ofSeconds(30));
+      f.peakCpuMicrosPerEvent = cpuUsed / 1e3 / Math.max(1, f.peak.echoed());
+      f.peakOtherCores = busy < 0 ? Double.NaN : Math.max(0, busy - cpuUsed) / (f.peak.seconds() * 1e9);
+      Bench.log("  %-16s peak %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%.2f CPU us/event, other load %.2f cores)",
+          name, f.peak.perSecond(), f.peak.roundTripMillis(0.5), f.peak.roundTripMillis(0.99), f.peakCpuMicrosPerEvent,
+          f.peakOtherCores);
+      logDrained(name, "peak", f.peakDrained);
+
+      f.pacedTarget = f.peak.perSecond() / 2;
+      g.pace(f.pacedTarget, s.pacedCap());
+      Thread.sleep(2000); // lead-in: the pacer's first slots, out of the figures
+      f.paced = g.measure(s.seconds());
+      f.pacedDrained = g.stop(Duration.ofSeconds(30));
+      Bench.log("  %-16s paced at %,.0f events/s: %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%,d slots skipped)",
+          name, f.pacedTarget, f.paced.perSecond(), f.paced.roundTripMillis(0.5), f.paced.roundTripMillis(0.99),
+          f.paced.skipped());
+      logDrained(name, "paced", f.pacedDrained);
+      g.closeAll(Duration.ofSeconds(30));
+
+      // Memory: the server's heap after a full GC, before and after opening idle pairs.
+      Thread.sleep(500);
+      long[] before = heap(peer, server, echo, g);
+      guests = g.newGuests(guestsNeeded);
+      g.open(guests, s.pairs(), s.perGuest(), "i", 100);
+      Thread.sleep(1000);
+      long[] after = heap(peer, server, echo, g);
+      f.heapBytesPerLink = (after[0] - before[0]) / (double) s.pairs();
+      if (peer.equals("gateway")) {
+        f.heapDetail = String.format(Locale.ROOT, "gateway heap %.1f -> %.1f MB; the echo app's (its host link end, "
+            + "not counted) %.1f -> %.1f MB, %.1f KB per link", before[0] / 1e6, after[0] / 1e6, before[1] / 1e6,
+            after[1] / 1e6, (after[1] - before[1]) / 1024.0 / s.pairs());
+      } else {
+        f.heapDetail = String.format(Locale.ROOT, "V8 heap %.1f -> %.1f MB; outside it, external+arrayBuffers %+.1f KB "
+            + "and rss %+.1f KB per pair", before[0] / 1e6, after[0] / 1e6,
+            (after[1] - before[1]) / 1024.0 / s.pairs(), (after[2] - before[2]) / 1024.0 / s.pairs());
+      }
+      Bench.log("  %-16s heap per idle paired link: %.2f KB (%s)", name, f.heapBytesPerLink / 1024, f.heapDetail);
+      g.closeAll(Duration.ofSeconds(30));
+      g.errors.forEach(f.errors::add);
+      if (!f.errors.isEmpty()) {
+        Bench.log("  %-16s %d stream errors, first: %s", name, f.errors.size(), f.errors.get(0));
+      }
+    }
+  }
+
+  private static void logDrained(String name, String what, GuestLoad.Drained d) {
+    if (d.lost() != 0 || d.misordered() != 0) {
+      Bench.log("  %-16s %s: LOST %,d of %,d events, %,d out of order", name, what, d.lost(), d.sent(), d.misordered());
+    }
+  }
+
+  private static long cpuNanos(List<Procs.Server> servers) {
+    long n = 0;
+    for (Procs.Server s : servers) {
+      n += s.cpuNanos();
+    }
+    return n;
+  }
+
+  /**
+   * The server's memory after a full GC, in bytes. The gateway: [gateway heap, echo heap] via
+   * {@code jcmd GC.run} and {@code GC.heap_info}. Node: [V8 heapUsed, external + arrayBuffers,
+   * rss] from the relay's /stats (which runs {@code global.gc()} first).
+   */
+  private static long[] heap(String peer, Procs.Server server, Procs.Server echo, GuestLoad g) throws Exception {
+    if (peer.equals("gateway")) {
+      return new long[] {jvmHeapAfterGc(server.process().pid()), jvmHeapAfterGc(echo.process().pid())};
+    }
+    JsonObject m = g.json("GET", "/stats");
+    if (!m.getBoolean("gc", false)) {
+      throw new IllegalStateException("the Node relay runs without --expose-gc");
+    }
+    return new long[] {m.getLong("heapUsed"), m.getLong("external") + m.getLong("arrayBuffers"), m.getLong("rss")};
+  }
+
+  private static final Pattern USED = Pattern.compile("used (\\d+)K");
+
+  static long jvmHeapAfterGc(long pid) throws Exception {
+    jcmd(pid, "GC.run");
+    jcmd(pid, "GC.run");
+    String info = jcmd(pid, "GC.heap_info");
+    Matcher m = USED.matcher(info);
+    if (!m.find()) {
+      throw new IllegalStateException("no used heap in jcmd GC.heap_info:\n" + info);
+    }
+    return Long.parseLong(m.group(1)) * 1024;
+  }
+
+  private static String jcmd(long pid, String command) throws Exception {
+    Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+    Process p = new ProcessBuilder(Files.isExecutable(jcmd) ? jcmd.toString() : "jcmd", "" + pid, command)
+        .redirectErrorStream(true).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+      throw new IllegalStateException("jcmd " + pid + " " + command + " failed:\n" + new String(out, StandardCharsets.UTF_8));
+    }
+    return new String(out, StandardCharsets.UTF_8);
+  }
+
+  private static String findNode() {
+    String env = System.getenv("BENCH_NODE");
+    if (env != null && !env.isBlank()) {
+      return env;
+    }
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+      Path p = Path.of(dir, "node");
+      if (Files.isExecutable(p)) {
+        return p.toString();
+      }
+    }
+    throw new IllegalStateException("no node on the PATH (the Node relay peer needs Node.js 18+; "
+        + "or leave it out with -Dbench.gateway.peers=gateway)");
+  }
+
+  private static String nodeVersion(String node) {
+    if (node == null) {
+      return "";
+    }
+    try {
+      Process p = new ProcessBuilder(node, "--version").redirectErrorStream(true).start();
+      String v = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+      p.waitFor(10, TimeUnit.SECONDS);
+      return v;
+    } catch (IOException | InterruptedException e) {
+      return "?";
+    }
+  }
+
+  // --- the report ---
+
+  private static String report(Settings s, Map<String, Figures> figures, String nodeVersion) {
+    Figures gw = figures.get("gateway");
+    Figures nd = figures.get("node");
+    StringBuilder b = new StringBuilder();
+    b.append("## Guest links: the gateway beside a Node.js http2 relay\n\n");
+    b.append(String.format(Locale.ROOT,
+        "%,d paired guest links (an upload and a download each: %,d streams over %d TLS connections, h2 via ALPN, "
+            + "%d links per guest), 200-byte events echoed. **gateway + echo**: the packaged gateway, a host link per "
+            + "pair to the packaged echo app (h2c, loopback). **Node http2 relay**: `bench/node-relay/relay.mjs` "
+            + "(Node %s, built-in `http2`), the same pairing, each upload piped into its download. One client for "
+            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight, %.0f s warm-up, %.0f s "
+            + "measured. Half peak: each peer paced at half its own peak, one event per write, %.0f s measured.%n%n",
+        s.pairs(), 2 * s.pairs(), s.connections(), s.perGuest(), nodeVersion.isEmpty() ? "-" : nodeVersion, s.window(),
+        s.warmupSeconds(), s.seconds(), s.seconds()));
+    b.append(String.format(Locale.ROOT, "| %,d guest links, 200-byte events | gateway + echo | Node http2 relay "
+        + "| gateway / Node | goal |%n", s.pairs()));
+    b.append("|---|---:|---:|---:|---|\n");
+    double gPeak = gw == null || gw.peak == null ? Double.NaN : gw.peak.perSecond();
+    double nPeak = nd == null || nd.peak == null ? Double.NaN : nd.peak.perSecond();
+    row(b, "echo at peak, events/s", gPeak, nPeak, "%,.0f",
+        goal(gPeak >= 1.5 * nPeak, gPeak, nPeak, "at least 1.5x Node's"));
+    row(b, "round trip p50 at peak, ms", rt(gw, true, 0.5), rt(nd, true, 0.5), "%.2f", "");
+    row(b, "round trip p99 at peak, ms", rt(gw, true, 0.99), rt(nd, true, 0.99), "%.2f", "");
+    row(b, "paced at half peak, events/s", gw == null || gw.paced == null ? Double.NaN : gw.paced.perSecond(),
+        nd == null || nd.paced == null ? Double.NaN : nd.paced.perSecond(), "%,.0f", "");
+    row(b, "round trip p50 at half peak, ms", rt(gw, false, 0.5), rt(nd, false, 0.5), "%.2f", "");
+    double gP99 = rt(gw, false, 0.99);
+    row(b, "round trip p99 at half peak, ms", gP99, rt(nd, false, 0.99), "%.2f",
+        goal(gP99 < 5, gP99, 0, "under 5 ms"));
+    double gHeap = gw == null ? Double.NaN : gw.heapBytesPerLink / 1024;
+    row(b, "heap per idle paired link, KB (after GC)", gHeap, nd == null ? Double.NaN : nd.heapBytesPerLink / 1024,
+        "%.2f", goal(gHeap <= 10, gHeap, 0, "at most 10 KB"));
+    row(b, "CPU per event at peak, us (client + server processes)", gw == null ? Double.NaN : gw.peakCpuMicrosPerEvent,
+        nd == null ? Double.NaN : nd.peakCpuMicrosPerEvent, "%.2f", "");
+    row(b, "other load at peak, cores", gw == null ? Double.NaN : gw.peakOtherCores,
+        nd == null ? Double.NaN : nd.peakOtherCores, "%.2f", "");
+    row(b, String.format(Locale.ROOT, "open %,d pairs, s", s.pairs()), gw == null ? Double.NaN : gw.openSeconds,
+        nd == null ? Double.NaN : nd.openSeconds, "%.2f", "");
+    b.append('\n');
+    for (Figures f : figures.values()) {
+      String n = NAMES.get(f.peer);
+      if (f.failure != null) {
+        b.append("- **").append(n).append(" FAILED**: ").append(f.failure).append('\n');
+      }
+      if (!f.heapDetail.isEmpty()) {
+        b.append("- ").append(n).append(", memory: ").append(f.heapDetail).append('\n');
+      }
+      if (f.paced != null) {
+        b.append(String.format(Locale.ROOT, "- %s, half peak: paced at %,.0f events/s, %,d slots skipped (a link "
+            + "already had %d events in flight)%n", n, f.pacedTarget, f.paced.skipped(), s.pacedCap()));
+      }
+      for (GuestLoad.Drained d : new GuestLoad.Drained[] {f.peakDrained, f.pacedDrained}) {
+        if (d != null && (d.lost() != 0 || d.misordered() != 0)) {
+          b.append(String.format(Locale.ROOT, "- **%s: %,d of %,d events never came back, %,d out of order**%n", n,
+              d.lost(), d.sent(), d.misordered()));
+        }
+      }
+      if (!f.errors.isEmpty()) {
+        b.append(String.format(Locale.ROOT, "- %s: %d stream errors, first: `%s`%n", n, f.errors.size(),
+            f.errors.get(0).replace('`', '\'')));
+      }
+    }
+    return b.toString();
+  }
+
+  private static double rt(Figures f, boolean peak, double q) {
+    GuestLoad.Window w = f == null ? null : peak ? f.peak : f.paced;
+    return w == null ? Double.NaN : w.roundTripMillis(q);
+  }
+
+  private static String goal(boolean met, double a, double b, String what) {
+    if (Double.isNaN(a) || Double.isNaN(b)) {
+      return what + ": no figure";
+    }
+    return what + ": " + (met ? "met" : "**NOT met**");
+  }
+
+  private static void row(StringBuilder b, String label, double g, double n, String fmt, String goal) {
+    b.append("| ").append(label).append(" | ").append(fmt(g, fmt)).append(" | ").append(fmt(n, fmt)).append(" | ")
+        .append(Double.isNaN(g) || Double.isNaN(n) || n == 0 ? "-" : String.format(Locale.ROOT, "%.2f", g / n))
+        .append(" | ").append(goal).append(" |\n");
+  }
+
+  private static String fmt(double v, String fmt) {
+    return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, fmt, v);
+  }
+}

@@ -1,0 +1,283 @@
+package dev.eventpaths.tasks.write;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.Json;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.smallrye.mutiny.Multi;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jboss.logging.Logger;
+
+/**
+ * The command log: validates commands, appends their changes durably with group commit, and
+ * acknowledges each only after its commit; and lets followers read the log, catch-up then live.
+ *
+ * <p>One writer thread owns the store's write side and the validation state. It takes every
+ * queued command (up to {@code tasks.max-batch}), validates them in order, appends the
+ * accepted changes in one transaction, and completes their answers after the commit.
+ */
+@ApplicationScoped
+public class CommandLog {
+  private static final Logger LOG = Logger.getLogger(CommandLog.class);
+
+  @Inject TasksConfig config;
+  @Inject MeterRegistry registry;
+
+  private LogStore store;
+  private Boards boards = new Boards();
+  /** command id -> log position, for every command ever applied: a retry gets the same ack. */
+  private final Map<String, Long> applied = new ConcurrentHashMap<>();
+  private BlockingQueue<Pending> queue;
+  private Thread writer;
+  private volatile boolean running;
+  private volatile long head;
+  private final List<CompletableFuture<Void>> waiters = new ArrayList<>();
+  private final ExecutorService readers = Executors.newFixedThreadPool(2, r -> {
+    Thread t = new Thread(r, "tasks-log-reader");
+    t.setDaemon(true);
+    return t;
+  });
+  private Counter commits;
+  private DistributionSummary perCommit;
+  private Timer ackLatency;
+
+  private record Pending(Event command, CompletableFuture<Event> answer, long queuedAt) {}
+
+  void start(@Observes StartupEvent e) throws Exception {
+    store = new SqliteLogStore(Path.of(config.dataDir()));
+    store.replay(entry -> {
+      boards.apply(entry.change());
+      applied.put(entry.change().commandId(), entry.seq());
+    });
+    head = store.head();
+    queue = new ArrayBlockingQueue<>(config.queue());
+    commits = Counter.builder("tasks.commits").description("transactions committed").register(registry);
+    perCommit = DistributionSummary.builder("tasks.commands.per.commit").description("group commit size")
+        .register(registry);
+    ackLatency = Timer.builder("tasks.ack.latency").description("from command received to ack").register(registry);
+    registry.gauge("tasks.log.head", this, c -> c.head);
+    running = true;
+    writer = new Thread(this::writeLoop, "tasks-writer");
+    writer.start();
+    LOG.infof("tasks-write: log at %s, %d changes, %d boards", Path.of(config.dataDir()).toAbsolutePath(), head,
+        boards.boards());
+  }
+
+  void stop(@Observes ShutdownEvent e) throws InterruptedException {
+    running = false;
+    if (writer != null) {
+      writer.interrupt();
+      writer.join(5_000);
+    }
+    if (store != null) {
+      store.close();
+    }
+    readers.shutdownNow();
+  }
+
+  /** The last log position. */
+  public long head() {
+    return head;
+  }
+
+  /**
+   * Queues a command. The answer is an {@code ack} once its change is durable (or at once for
+   * a command applied before), a {@code command.rejected}, or, when the writer cannot take it
+   * now, a non-fatal {@code link.error} (not an ack: the guest sends it again later).
+   */
+  public CompletableFuture<Event> submit(Event command) {
+    CompletableFuture<Event> answer = new CompletableFuture<>();
+    if (command.id() != null) {
+      Long seq = applied.get(command.id());
+      if (seq != null) {
+        answer.complete(ack(command.id(), seq));
+        return answer;
+      }
+    }
+    if (!running || !queue.offer(new Pending(command, answer, System.nanoTime()))) {
+      answer.complete(Event.error("overloaded", "the writer is busy; send the command again later", false, command.id()));
+    }
+    return answer;
+  }
+
+  private void writeLoop() {
+    List<Pending> batch = new ArrayList<>();
+    while (running) {
+      try {
+        batch.clear();
+        batch.add(queue.take());
+        queue.drainTo(batch, config.maxBatch() - 1);
+        commit(batch);
+      } catch (InterruptedException e) {
+        return;
+      } catch (RuntimeException e) {
+        LOG.error("writer failed on a batch; its commands were not acknowledged", e);
+      }
+    }
+  }
+
+  private void commit(List<Pending> batch) {
+    long now = System.currentTimeMillis();
+    List<Change> changes = new ArrayList<>();
+    List<Pending> accepted = new ArrayList<>();
+    Map<String, List<Pending>> repeats = new HashMap<>();
+    Map<String, Pending> inBatch = new LinkedHashMap<>();
+    for (Pending p : batch) {
+      String id = p.command().id();
+      Long seq = id == null ? null : applied.get(id);
+      if (seq != null) {
+        p.answer().complete(ack(id, seq));
+        continue;
+      }
+      if (id != null && inBatch.containsKey(id)) {
+        repeats.computeIfAbsent(id, k -> new ArrayList<>()).add(p); // same command twice in one batch
+        continue;
+      }
+      try {
+        Change c = boards.validate(p.command(), now);
+        boards.apply(c); // tentatively: later commands in this batch see it
+        changes.add(c);
+        accepted.add(p);
+        inBatch.put(id, p);
+      } catch (Rejection r) {
+        p.answer().complete(rejected(p.command().id(), r));
+      }
+    }
+    if (changes.isEmpty()) {
+      return;
+    }
+    long last;
+    try {
+      last = store.append(changes);
+    } catch (Exception e) {
+      LOG.error("append failed; " + changes.size() + " commands not acknowledged", e);
+      for (Pending p : accepted) {
+        p.answer().complete(Event.error("store_failed", "the change was not saved; send it again", false, p.command().id()));
+      }
+      rebuild();
+      return;
+    }
+    commits.increment();
+    perCommit.record(changes.size());
+    long seq = last - changes.size();
+    long nowNanos = System.nanoTime();
+    for (Pending p : accepted) {
+      seq++;
+      String id = p.command().id();
+      applied.put(id, seq);
+      p.answer().complete(ack(id, seq));
+      ackLatency.record(nowNanos - p.queuedAt(), TimeUnit.NANOSECONDS);
+      for (Pending again : repeats.getOrDefault(id, List.of())) {
+        again.answer().complete(ack(id, seq));
+      }
+    }
+    head = last;
+    List<CompletableFuture<Void>> wake;
+    synchronized (waiters) {
+      wake = new ArrayList<>(waiters);
+      waiters.clear();
+    }
+    wake.forEach(w -> w.complete(null));
+  }
+
+  /** After a failed append the tentative state is wrong: rebuild it from what is durable. */
+  private void rebuild() {
+    Boards fresh = new Boards();
+    try {
+      store.replay(entry -> fresh.apply(entry.change()));
+      boards = fresh;
+    } catch (Exception e) {
+      LOG.error("cannot re-read the log; stopping the writer", e);
+      running = false;
+    }
+  }
+
+  /**
+   * The log after {@code after}: catch-up, then live, without end. Pages are read only when
+   * the subscriber has demand, so a follower that stops reading stops the reads.
+   */
+  public Multi<Event> follow(long after) {
+    AtomicLong cursor = new AtomicLong(after);
+    return Multi.createBy().repeating()
+        .completionStage(() -> awaitHead(cursor.get()).thenApplyAsync(v -> page(cursor), readers))
+        .indefinitely()
+        .onItem().transformToIterable(list -> list);
+  }
+
+  private List<Event> page(AtomicLong cursor) {
+    try {
+      List<LogStore.Entry> entries = store.read(cursor.get(), 512);
+      List<Event> out = new ArrayList<>(entries.size());
+      for (LogStore.Entry e : entries) {
+        out.add(toEvent(e));
+        cursor.set(e.seq());
+      }
+      return out;
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot read the log: " + e.getMessage(), e);
+    }
+  }
+
+  private CompletableFuture<Void> awaitHead(long after) {
+    if (head > after) {
+      return CompletableFuture.completedFuture(null);
+    }
+    CompletableFuture<Void> f = new CompletableFuture<>();
+    synchronized (waiters) {
+      waiters.add(f);
+    }
+    if (head > after) { // a commit may have happened between the check and the registration
+      f.complete(null);
+    }
+    return f;
+  }
+
+  static Event toEvent(LogStore.Entry e) {
+    Change c = e.change();
+    Map<String, Object> data = new LinkedHashMap<>();
+    data.put("board", c.board());
+    data.put("task", c.task());
+    if (c.title() != null) {
+      data.put("title", c.title());
+    }
+    if (c.type().equals("task.added") || c.type().equals("task.moved")) {
+      data.put("before", c.before());
+    }
+    data.put("at", c.at());
+    return new Event(c.type(), c.commandId(), e.seq(), Json.of(data));
+  }
+
+  private static Event ack(String id, long seq) {
+    return new Event("ack", id, 0, Json.of(Map.of("ack", id, "seq", seq)));
+  }
+
+  private static Event rejected(String id, Rejection r) {
+    Map<String, Object> data = new LinkedHashMap<>();
+    if (id != null) {
+      data.put("ack", id);
+    }
+    data.put("reason", r.reason());
+    data.put("message", r.getMessage());
+    return new Event("command.rejected", id, 0, Json.of(data));
+  }
+}

@@ -1,0 +1,20 @@
+package dev.eventpaths.tasks.write;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/** tasks-write's configuration, under {@code tasks.*}. */
+@ConfigMapping(prefix = "tasks")
+public interface TasksConfig {
+  /** Where the embedded store keeps {@code tasks.db}. */
+  @WithDefault(".data/tasks-write")
+  String dataDir();
+
+  /** Commands waiting for the writer, at most; past it a command is deferred (not acked). */
+  @WithDefault("65536")
+  int queue();
+
+  /** Commands per transaction, at most. */
+  @WithDefault("1024")
+  int maxBatch();
+}
