@@ -9,7 +9,17 @@ export {
   runService,
 } from './runtime.js';
 export { GatewayLink, GuestIdentity, defaultAckMatcher, supportsRequestStreams } from './gateway-link.js';
-export { connectToWorker, acceptConnections, keepWorkerAlive, supportsTransferableStreams } from './bridge.js';
+export {
+  connectToWorker,
+  openBridge,
+  acceptConnections,
+  keepWorkerAlive,
+  pingWorker,
+  answerPings,
+  supportsTransferableStreams,
+} from './bridge.js';
+export { ViewSession } from './session.js';
+export { GuestWorker } from './worker-watch.js';
 export { decodeEvents, encodeEvents } from './ndjson.js';
 export { MAX_EVENT_BYTES, linkError } from './event.js';
 
@@ -20,3 +30,6 @@ export { MAX_EVENT_BYTES, linkError } from './event.js';
 /** @typedef {import('./runtime.js').ServiceFunction} ServiceFunction */
 /** @typedef {import('./runtime.js').ServiceContext} ServiceContext */
 /** @typedef {import('./runtime.js').ServiceDefinition} ServiceDefinition */
+/** @typedef {import('./runtime.js').LinkDefinition} LinkDefinition */
+/** @typedef {import('./session.js').SessionStatus} SessionStatus */
+/** @typedef {import('./session.js').SessionOptions} SessionOptions */

@@ -2,8 +2,9 @@
 // a stream of events; this file wires them to each other, across the window/worker bridge
 // and to host services through the gateway.
 
-import { acceptConnections, connectToWorker } from './bridge.js';
+import { acceptConnections, answerPings } from './bridge.js';
 import { GatewayLink, GuestIdentity } from './gateway-link.js';
+import { ViewSession } from './session.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./gateway-link.js').GatewayLinkOptions} GatewayLinkOptions */
@@ -25,10 +26,30 @@ import { GatewayLink, GuestIdentity } from './gateway-link.js';
  * @property {string} name the service's name
  * @property {AbortSignal} signal aborted once the service's output has ended, failed or been
  *   cancelled: a service that reads its input by hand, or holds timers, stops then
- * @property {(name: string) => StreamPair} link the link to a host service the definition
- *   names under `name` (see `links`), opened on first use and closed when the service ends:
- *   write events for the host to `writable`, read the host's events from `readable`
- *   (see {@link GatewayLink} for its contract: resume, retried writes, `link.error` events)
+ * @property {(name: string, options?: {params?: Record<string, string>}) => StreamPair} link
+ *   the link to a host service the definition names under `name` (see `links`), opened on
+ *   first use (with `options.params` as the download's query parameters, for the host
+ *   service) and closed when the service ends: write events for the host to `writable`, read
+ *   the host's events from `readable` (see {@link GatewayLink} for its contract: resume,
+ *   retried writes, `link.error` events). Its status changes reach the window as
+ *   `link.status` events, which the window's session consumes
+ * @property {number | undefined} resumeAfter the last `seq` of this service's output the
+ *   window has already seen, when this run replaces one whose worker was stopped: produce
+ *   only what comes after it (links declared with `resume: true` do so by themselves)
+ * @property {Readonly<Record<string, unknown>> | undefined} params what the window asked of this
+ *   run (`startViewService`'s `params`): for example which board to follow
+ */
+
+/**
+ * How a guest service reaches one host service: its name, or options.
+ *
+ * @typedef {object} LinkDefinition
+ * @property {string} service the host service's public name at the gateway
+ * @property {boolean} [resume] this link's events are the service's output, `seq` and all:
+ *   open it with `resumeAfter: ctx.resumeAfter`, so a restarted worker resumes where the
+ *   window left off
+ * @property {Omit<Partial<GatewayLinkOptions>, 'service' | 'link' | 'baseUrl' | 'guest'>} [options]
+ *   for this link's {@link GatewayLink} (ackMatcher, uploadMode, limits...)
  */
 
 /**
@@ -48,6 +69,11 @@ import { GatewayLink, GuestIdentity } from './gateway-link.js';
  * - Errors: an input that fails (the peer failed, or its connection is gone) rejects its
  *   reads; pass the failure on by failing the output (pipes do this). A failed output
  *   reaches the peer as a failure and cancels the input.
+ * - Resume: a guest service runs in a worker the browser may stop at any time; the window
+ *   then connects to a new run. If the output carries `seq`, it must increase: the window
+ *   drops replays by it, and gives the last one it saw to the new run as `ctx.resumeAfter`.
+ *   Writes from the window with an `id` are sent again to the new run until an event in the
+ *   output acknowledges them (see `ackMatcher`), so apply them by `id`.
  *
  * @callback ServiceFunction
  * @param {ReadableStream<Event>} input
@@ -61,7 +87,7 @@ import { GatewayLink, GuestIdentity } from './gateway-link.js';
  * @property {'guest' | 'view'} kind guest services (read and write) run in the worker; view
  *   services run in the window
  * @property {ServiceFunction} fn
- * @property {Readonly<Record<string, string>>} links local link name -> host service name
+ * @property {Readonly<Record<string, LinkDefinition>>} links local link name -> host service
  */
 
 /** @type {Map<string, ServiceDefinition>} */
@@ -80,12 +106,17 @@ const guestServices = new Map();
  *
  * @param {string} name
  * @param {ServiceFunction} fn
- * @param {{links?: Record<string, string>}} [options] the host services it links to, by the
- *   name the service uses in `ctx.link(name)`
+ * @param {{links?: Record<string, string | LinkDefinition>}} [options] the host services it
+ *   links to, by the name the service uses in `ctx.link(name)`
  * @returns {ServiceDefinition}
  */
 export function defineGuestService(name, fn, { links = {} } = {}) {
-  const definition = Object.freeze({ name, kind: /** @type {const} */ ('guest'), fn, links: Object.freeze({ ...links }) });
+  /** @type {Record<string, LinkDefinition>} */
+  const normal = {};
+  for (const [local, def] of Object.entries(links)) {
+    normal[local] = Object.freeze(typeof def === 'string' ? { service: def } : { ...def });
+  }
+  const definition = Object.freeze({ name, kind: /** @type {const} */ ('guest'), fn, links: Object.freeze(normal) });
   guestServices.set(name, definition);
   return definition;
 }
@@ -113,42 +144,124 @@ export function defineViewService(name, fn) {
 
 /**
  * In the worker (gateway-guest-run): answers each window that connects, by name, with a
- * fresh run of that guest service, whose links to host services share one guest id. A
- * connection to an unknown name fails.
+ * fresh run of that guest service, whose links to host services share one guest id; and
+ * answers the window's liveness pings. A connection to an unknown name fails.
+ *
+ * Call it while the worker script is first evaluated: a service worker started again by a
+ * message gets that message only if its listener was added synchronously.
  *
  * @param {ServeOptions} options
- * @returns {() => void} stops answering new connections (running services go on)
+ * @returns {() => void} stops answering new connections and pings (running services go on)
  */
 export function serveGuestServices({ gateway, scope, services, linkOptions = {} }) {
   const byName = new Map([...(services ?? guestServices.values())].map((s) => [s.name, s]));
   const guest = linkOptions.guest ?? new GuestIdentity({ baseUrl: gateway, fetch: linkOptions.fetch });
   let runs = 0;
   const target = scope ?? /** @type {ListenTarget} */ (/** @type {unknown} */ (globalThis));
-  return acceptConnections(target, (input, info) => {
+  const stopPings = answerPings(target);
+  const stopConnections = acceptConnections(target, (input, info) => {
     const service = info.name === undefined ? undefined : byName.get(info.name);
     if (!service) throw new Error(`no guest service named ${info.name}`);
     // Each run gets its own link names: two tabs on one worker must not share a pair.
-    const run = ++runs;
-    return runService(service, input, (local, host) => {
-      const link = `${service.name}-${local}-${run}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
-      return new GatewayLink({ ...linkOptions, guest, baseUrl: gateway, service: host, link });
-    });
+    // The realm prefix keeps a restarted worker (whose run count starts again) off the
+    // names of pairs the gateway may still hold for the stopped one.
+    const run = `${runPrefix}${++runs}`;
+    const hello = /** @type {{resumeAfter?: unknown, params?: unknown} | undefined} */ (info.hello);
+    const params =
+      hello?.params && typeof hello.params === 'object' ? /** @type {Record<string, unknown>} */ (hello.params) : undefined;
+    const resumeAfter =
+      typeof hello?.resumeAfter === 'number' && Number.isSafeInteger(hello.resumeAfter) && hello.resumeAfter >= 0
+        ? hello.resumeAfter
+        : undefined;
+    return runService(
+      service,
+      input,
+      (local, def, extra, onStatus) => {
+        const name = `${service.name}-${local}-${run}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
+        /** @type {GatewayLink | undefined} */
+        let link;
+        // The upload mode can change (to batches) when streaming turns out not to work here.
+        const report = (/** @type {import('./gateway-link.js').LinkStatus} */ status) =>
+          onStatus(status, link ? { upload: link.uploadMode } : {});
+        link = new GatewayLink({
+          ...linkOptions,
+          ...def.options,
+          ...(def.resume && resumeAfter !== undefined ? { resumeAfter } : {}),
+          ...(extra.params ? { params: extra.params } : {}),
+          onStatus: report,
+          guest,
+          baseUrl: gateway,
+          service: def.service,
+          link: name,
+        });
+        report(link.status);
+        return link;
+      },
+      { resumeAfter, params },
+    );
   });
+  return () => {
+    stopConnections();
+    stopPings();
+  };
 }
+
+/** A short random prefix per realm for link names (see serveGuestServices). */
+const runPrefix = Math.random().toString(36).slice(2, 8) + '-';
+
+/**
+ * @typedef {object} ViewOptions
+ * @property {import('./worker-watch.js').GuestWorker | PostTarget} worker where the guest
+ *   service runs: a watched GuestWorker (recommended: the session then survives the worker
+ *   being stopped), or a bare Worker / MessagePort
+ * @property {string} service the guest service's name
+ * @property {import('./bridge.js').BridgeMode} [mode] how streams cross the bridge
+ * @property {(status: import('./session.js').SessionStatus) => void} [onStatus] bridge and link status
+ * @property {Record<string, unknown>} [params] structured-clonable; the guest service's `ctx.params`
+ * @property {Omit<import('./session.js').SessionOptions, 'worker' | 'service' | 'mode' | 'onStatus' | 'params'>} [session]
+ *   more session options (ackMatcher, maxPending, stallMs...)
+ */
 
 /**
  * In the window: starts a view service connected to the guest service `service` in the
- * worker: the guest service's output is the view's input and the other way round.
+ * worker, through a {@link ViewSession}: the guest service's output is the view's input and
+ * the other way round, across worker restarts.
  *
  * @param {ServiceDefinition} view
- * @param {{worker: PostTarget, service: string, mode?: import('./bridge.js').BridgeMode}} options
- * @returns {Promise<{done: Promise<void>}>} `done` settles when the view's output has ended
+ * @param {ViewOptions} options
+ * @returns {Promise<{session: ViewSession, done: Promise<void>}>} resolves once the first
+ *   bridge is open (fails if the worker refuses it); `done` settles when the view's output
+ *   has ended and the session is over, and fails if the view's output failed
  */
-export async function startViewService(view, { worker, service, mode }) {
-  const relay = new TransformStream(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
-  const input = await connectToWorker(worker, relay.readable, { name: service, mode });
-  const output = runService(view, input);
-  return { done: output.pipeTo(relay.writable) };
+export async function startViewService(view, { worker, service, mode, onStatus, params, session: more = {} }) {
+  const session = new ViewSession({ ...more, worker, service, mode, onStatus, params });
+  try {
+    await session.opened;
+  } catch (error) {
+    await session.close(error);
+    throw error;
+  }
+  const output = runService(view, session.readable);
+  const done = (async () => {
+    const reader = output.getReader();
+    const writer = session.writable.getWriter();
+    // The session closing (the view cancelled its input, the service ended) ends the view's
+    // output too: that is a normal end, not a failure of the view.
+    writer.closed.catch(() => {});
+    for (;;) {
+      const step = await reader.read();
+      if (step.done) break;
+      try {
+        await writer.write(step.value);
+      } catch (error) {
+        await reader.cancel(error).catch(() => {});
+        if (session.status.bridge === 'closed') return;
+        throw error;
+      }
+    }
+    await writer.close().catch(() => {});
+  })();
+  return { session, done };
 }
 
 /**
@@ -180,16 +293,39 @@ export async function connectServices(a, b) {
 }
 
 /**
+ * A link as a run sees it: a pair of streams that can be closed.
+ *
+ * @typedef {StreamPair & {close(reason?: unknown): Promise<void>}} OpenedLink
+ */
+
+/**
+ * Opens a link for a run: `def` is its definition, `extra` what `ctx.link` was given, and
+ * `onStatus` is to be called on each change of the link's status.
+ *
+ * @callback LinkOpener
+ * @param {string} local
+ * @param {LinkDefinition} def
+ * @param {{params?: Record<string, string>}} extra
+ * @param {(status: import('./gateway-link.js').LinkStatus, detail?: Record<string, unknown>) => void} onStatus
+ *   `detail` is added to the `link.status` event's data
+ * @returns {OpenedLink}
+ */
+
+/**
  * Runs one service on `input` and returns its output, supervised: when the output ends for
- * any reason, `ctx.signal` aborts and the service's links close.
+ * any reason, `ctx.signal` aborts and the service's links close. Each link's status change
+ * is sent in the output as a `link.status` event (`data: {link, status, ...detail}`; a
+ * gateway link adds `upload: 'stream' | 'batch'`). These events are the runtime's own: the
+ * window's session consumes them, and they never go on the wire.
  *
  * @param {ServiceDefinition} service
  * @param {ReadableStream<Event>} input
- * @param {(local: string, host: string) => StreamPair & {close(reason?: unknown): Promise<void>}} [openLink]
+ * @param {LinkOpener} [openLink]
+ * @param {{resumeAfter?: number, params?: Record<string, unknown>}} [options] for `ctx`
  * @returns {ReadableStream<Event>}
  */
-export function runService(service, input, openLink) {
-  return supervise(service, input, openLink);
+export function runService(service, input, openLink, options = {}) {
+  return supervise(service, input, openLink, undefined, options);
 }
 
 /** @typedef {'completed' | 'cancelled' | 'failed'} EndKind */
@@ -199,25 +335,38 @@ export function runService(service, input, openLink) {
  *
  * @param {ServiceDefinition} service
  * @param {ReadableStream<Event>} input
- * @param {((local: string, host: string) => StreamPair & {close(reason?: unknown): Promise<void>}) | undefined} openLink
+ * @param {LinkOpener | undefined} openLink
  * @param {(kind: EndKind, reason?: unknown) => void} [onEnd]
+ * @param {{resumeAfter?: number, params?: Record<string, unknown>}} [extras] for `ctx`
  * @returns {ReadableStream<Event>}
  */
-function supervise(service, input, openLink, onEnd) {
+function supervise(service, input, openLink, onEnd, extras = {}) {
   const abort = new AbortController();
-  /** @type {Map<string, StreamPair & {close(reason?: unknown): Promise<void>}>} */
+  /** @type {Map<string, OpenedLink>} */
   const links = new Map();
+  // Status events wait here for the reader; only the latest status of each link is kept,
+  // so this holds at most one event per link however fast statuses change.
+  /** @type {Map<string, Event>} */
+  const statuses = new Map();
+  /** @type {(() => void) | undefined} */
+  let wakeStatus;
   /** @type {ServiceContext} */
   const ctx = {
     name: service.name,
     signal: abort.signal,
-    link(local) {
-      const host = service.links[local];
-      if (host === undefined || !openLink) throw new Error(`${service.name} has no link named ${local}`);
+    resumeAfter: extras.resumeAfter,
+    params: extras.params ? Object.freeze({ ...extras.params }) : undefined,
+    link(local, extra = {}) {
+      const def = service.links[local];
+      if (def === undefined || !openLink) throw new Error(`${service.name} has no link named ${local}`);
       if (abort.signal.aborted) throw new Error(`${service.name} has ended`);
       let link = links.get(local);
       if (!link) {
-        link = openLink(local, host);
+        link = openLink(local, def, extra, (status, detail = {}) => {
+          statuses.delete(local);
+          statuses.set(local, { type: 'link.status', data: { ...detail, link: local, status } });
+          wakeStatus?.();
+        });
         links.set(local, link);
       }
       return link;
@@ -254,21 +403,40 @@ function supervise(service, input, openLink, onEnd) {
   }
 
   const reader = out.getReader();
-  // No buffer of its own: each read here is one read of the service's output.
+  /** @type {Promise<ReadableStreamReadResult<Event>> | undefined} */
+  let pending;
+  // No buffer of its own: each read here is one read of the service's output (or one
+  // status event, which waits for the reader like any event).
   return new ReadableStream(
     {
       async pull(controller) {
-        let step;
-        try {
-          step = await reader.read();
-        } catch (error) {
-          ended('failed', error);
-          throw error;
+        for (;;) {
+          const [first] = statuses.entries();
+          if (first) {
+            statuses.delete(first[0]);
+            controller.enqueue(first[1]);
+            return;
+          }
+          // The read outlives a status wake-up: kept, and awaited again next time round.
+          pending ??= reader.read();
+          const status = new Promise((resolve) => (wakeStatus = () => resolve(undefined)));
+          let step;
+          try {
+            step = await Promise.race([pending, status]);
+          } catch (error) {
+            ended('failed', error);
+            throw error;
+          } finally {
+            wakeStatus = undefined;
+          }
+          if (step === undefined) continue;
+          pending = undefined;
+          if (step.done) {
+            controller.close();
+            ended('completed');
+          } else controller.enqueue(step.value);
+          return;
         }
-        if (step.done) {
-          controller.close();
-          ended('completed');
-        } else controller.enqueue(step.value);
       },
       async cancel(reason) {
         ended('cancelled', reason);

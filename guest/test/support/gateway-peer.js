@@ -298,6 +298,14 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
       for (const [key, pair] of pairs) if (key.endsWith(`|${service}|${link}`)) return pair;
       return undefined;
     },
+    /** the pair of the first link of `service` whose name matches `pattern` */
+    pairMatching(service, pattern) {
+      for (const [key, pair] of pairs) {
+        const [, s, link] = key.split('|');
+        if (s === service && pattern.test(link)) return pair;
+      }
+      return undefined;
+    },
     /** the host service sends an event on a link (logged for resume even if no download is open) */
     send(service, link, type, data) {
       const pair = this.pair(service, link);

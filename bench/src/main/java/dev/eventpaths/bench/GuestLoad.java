@@ -416,6 +416,7 @@ final class GuestLoad implements AutoCloseable {
           .onFailure(this::failed)
           .onSuccess(req -> {
             up = req;
+            req.setChunked(true); // else Vert.x refuses writes without a content-length (HTTP/2 sends no chunking)
             req.exceptionHandler(this::upFailed);
             req.response().onFailure(this::upFailed);
             req.sendHead().onFailure(this::upFailed);
@@ -497,7 +498,11 @@ final class GuestLoad implements AutoCloseable {
           b.setByte(at + SEQ_AT + d, (byte) ('0' + seq % 10));
         }
       }
-      up.write(b);
+      try {
+        up.write(b).onFailure(this::upFailed);
+      } catch (RuntimeException e) { // thrown on the event loop, it would go unseen
+        errors.add(link + " (write): " + e);
+      }
     }
 
     /** In LOAD mode: back to {@code window} events in flight, in one write. */

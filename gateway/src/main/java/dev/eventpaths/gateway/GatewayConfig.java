@@ -51,6 +51,19 @@ public interface GatewayConfig {
    */
   Optional<String> guestDir();
 
+  /** Where this gateway reports guest links opening and closing (presence-read). */
+  Feed feed();
+
+  /** The feed of guest links. */
+  interface Feed {
+    /** The target ({@code eventpaths.targets.<name>}) to report to; no feed when absent. */
+    Optional<String> target();
+
+    /** The service there. */
+    @WithDefault("gateway-feed")
+    String service();
+  }
+
   /** One reachable host service. */
   interface Route {
     /** The target (an {@code eventpaths.targets.<name>} entry) that runs the service. */

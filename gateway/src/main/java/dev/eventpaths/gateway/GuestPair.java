@@ -57,8 +57,11 @@ final class GuestPair {
   private long heartbeatTimer = -1;
   private int badEvents;
 
+  private final GatewayFeed feed;
+
   GuestPair(String key, String guest, String service, String linkName, GatewayConfig.Route route, Vertx vertx,
-      LinkSettings settings, LinkMetrics linkMetrics, GatewayMetrics metrics, Runnable onClose) {
+      LinkSettings settings, LinkMetrics linkMetrics, GatewayMetrics metrics, GatewayFeed feed, Runnable onClose) {
+    this.feed = feed;
     this.key = key;
     this.guest = guest;
     this.service = service;
@@ -132,6 +135,7 @@ final class GuestPair {
     metrics.paired();
     heartbeatTimer = vertx.setPeriodic(Math.max(50, settings.heartbeat().toMillis() / 3), t -> heartbeat());
     links.open(request, Multi.createFrom().publisher(fromGuest)).subscribe(downWriter);
+    feed.opened(this, params);
   }
 
   private void heartbeat() {
@@ -189,6 +193,7 @@ final class GuestPair {
     }
     endUpload(reason);
     releases.forEach(Runnable::run);
+    feed.closed(this);
     onClose.run();
   }
 

@@ -42,6 +42,7 @@ public class GuestRoutes {
   @Inject Links links;
   @Inject LinkRuntime runtime;
   @Inject GatewayMetrics metrics;
+  @Inject GatewayFeed feed;
 
   private final Object lock = new Object();
   private final Map<String, GuestPair> pairs = new HashMap<>();
@@ -152,7 +153,7 @@ public class GuestRoutes {
         } else {
           linksPerGuest.put(guest, held + 1);
           GuestPair[] self = new GuestPair[1];
-          pair = new GuestPair(key, guest, service, link, route, vertx, runtime.settings(), runtime.metrics(), metrics,
+          pair = new GuestPair(key, guest, service, link, route, vertx, runtime.settings(), runtime.metrics(), metrics, feed,
               () -> forget(self[0]));
           self[0] = pair;
           pairs.put(key, pair);

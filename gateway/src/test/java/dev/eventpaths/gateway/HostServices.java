@@ -13,18 +13,37 @@ import java.util.Map;
 public class HostServices implements QuarkusTestResourceLifecycleManager {
   static final Path ECHO_JAR = Path.of("../read-services/echo/target/quarkus-app/quarkus-run.jar");
   static final String SECRET = "test-only-link-secret";
+  static Path TLS_DIR;
   static AppProcess a;
   static AppProcess b;
 
   @Override
   public Map<String, String> start() {
+    int sslPort;
     try {
+      // The gateway serves a copy of the dev certificate that TlsReloadTest may replace.
+      TLS_DIR = java.nio.file.Files.createTempDirectory("gateway-tls-");
+      String certs0 = System.getProperty("dev-certs", "../.certs");
+      for (String f : new String[] {"server.crt", "server.key"}) {
+        java.nio.file.Files.copy(Path.of(certs0, f), TLS_DIR.resolve(f));
+      }
       a = AppProcess.start(ECHO_JAR, SECRET);
       b = AppProcess.start(ECHO_JAR, SECRET);
+      sslPort = AppProcess.freePort();
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
+    String certs = System.getProperty("dev-certs", "../.certs");
     return Map.ofEntries(
+        // The gateway's feed of guest links goes to a test service in this same app (FeedSink),
+        // over h2 on the gateway's own TLS port: a fixed port so the target can name it.
+        Map.entry("quarkus.http.test-ssl-port", Integer.toString(sslPort)),
+        Map.entry("quarkus.tls.key-store.pem.0.cert", TLS_DIR.resolve("server.crt").toString()),
+        Map.entry("quarkus.tls.key-store.pem.0.key", TLS_DIR.resolve("server.key").toString()),
+        Map.entry("quarkus.tls.reload-period", "1s"),
+        Map.entry("gateway.feed.target", "feedsink"),
+        Map.entry("eventpaths.targets.feedsink.url", "https://localhost:" + sslPort),
+        Map.entry("eventpaths.targets.feedsink.trust-cert-pem", certs + "/ca.crt"),
         Map.entry("eventpaths.targets.echo.url", a.url().toString()),
         Map.entry("eventpaths.targets.echob.url", b.url().toString()),
         // A target the gateway knows but guests may not reach: 403.
