@@ -237,6 +237,8 @@ export class GatewayLink {
   #uploadFailures = 0;
   /** set when a batch-mode download opens: the gateway may number batches from 0 again */
   #batchPairRenewed = false;
+  /** counts attempts: a batch posted during one attempt may have gone to a pair now gone */
+  #attemptCount = 0;
   /** @type {Set<() => void>} */
   #waiters = new Set();
   /** @type {Set<() => void>} */
@@ -452,6 +454,7 @@ export class GatewayLink {
       const attempt = new Attempt(this.#deps.timers);
       this.#attempt = attempt;
       // Whatever the last attempt sent and the host has not acknowledged goes again.
+      this.#attemptCount++;
       for (const p of this.#outbox) if (p.sent === 'yes') p.sent = 'no';
       this.#wake();
       try {
@@ -665,12 +668,13 @@ export class GatewayLink {
   #accept(event, attempt) {
     attempt.healthy = true;
     if (event.type === 'link.heartbeat' || event.type === 'link.ready') return undefined;
+    // An ack counts even on a replay: either way the host has applied that write.
+    const acked = this.#deps.ackMatcher(event);
+    if (acked !== undefined) this.#acknowledge(acked);
     if (typeof event.seq === 'number') {
       if (this.#lastSeq !== undefined && event.seq <= this.#lastSeq) return undefined;
       this.#lastSeq = event.seq;
     }
-    const acked = this.#deps.ackMatcher(event);
-    if (acked !== undefined) this.#acknowledge(acked);
     if (event.type === 'link.error') {
       const data = /** @type {Partial<import('./event.js').LinkErrorData>} */ (event.data ?? {});
       if (data.fatal) {
@@ -706,10 +710,16 @@ export class GatewayLink {
       for (const p of batch) p.sent = 'inflight';
       // The same k always carries the same bytes: that is what makes a retry safe.
       const body = concat(batch.map((p) => p.bytes), sum(batch));
+      const formedIn = this.#attemptCount;
       let failures = 0;
       let applied = false;
       for (;;) {
         if (this.#closed) return;
+        // A new attempt (a new pair) began: writes sent before it went to a pair that may
+        // have died with them, and are being sent again from the oldest. This batch must
+        // not go ahead of them (the host would answer out of order, and the older answers
+        // would then look like replays), so it is formed again, in order, behind them.
+        if (this.#attemptCount !== formedIn) break;
         const result = await this.#postBatch(k, body);
         if (result.done) {
           applied = true;
@@ -727,12 +737,13 @@ export class GatewayLink {
         }
         await this.#sleep(result.retryAfterMs ?? this.#backoff(failures++));
       }
-      if (applied) {
-        k++;
-        for (const p of batch) if (p.sent === 'inflight') p.sent = 'yes';
-        this.#forgetUnidentified();
-        this.#wake();
-      }
+      if (applied) k++;
+      // Applied during the attempt it was formed in: sent. Otherwise (not applied, or
+      // applied by a pair that has since been replaced) it goes again with the others.
+      const sent = applied && this.#attemptCount === formedIn;
+      for (const p of batch) if (p.sent === 'inflight') p.sent = sent ? 'yes' : 'no';
+      this.#forgetUnidentified();
+      this.#wake();
     }
   }
 

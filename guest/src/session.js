@@ -297,10 +297,7 @@ export class ViewSession {
       }
       return undefined;
     }
-    if (typeof event?.seq === 'number') {
-      if (this.#lastSeq !== undefined && event.seq <= this.#lastSeq) return undefined;
-      this.#lastSeq = event.seq;
-    }
+    // An ack counts even on a replay: either way the write was applied.
     const acked = this.#o.ackMatcher(event);
     if (acked !== undefined) {
       const at = this.#outbox.findIndex((h) => h.id === acked);
@@ -308,6 +305,10 @@ export class ViewSession {
         this.#outbox.splice(at, 1);
         this.#wake();
       }
+    }
+    if (typeof event?.seq === 'number') {
+      if (this.#lastSeq !== undefined && event.seq <= this.#lastSeq) return undefined;
+      this.#lastSeq = event.seq;
     }
     return event;
   }
@@ -373,6 +374,8 @@ export class ViewSession {
           break;
         }
       }
+      // The links went with the worker; the new run reports its own.
+      for (const name of Object.keys(this.#status.links)) this.#status.links[name] = 'reconnecting';
       this.#notify(
         linkError('worker_lost', `the worker running ${this.#o.service} was stopped; reconnecting`, {
           fatal: true,

@@ -54,7 +54,8 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     refusals: /** @type {{status: number, body: object}[]} */ ([]),
     /** drop the download instead of acknowledging the next N new writes (they are applied) */
     dropBeforeAck: 0,
-    /** answers for the next batch POSTs, in order: 'apply-and-drop', or {status, body, headers} */
+    /** answers for the next batch POSTs, in order: 'apply-and-drop', 'accept-lose-and-drop',
+     * or {status, body, headers} */
     batchFaults: /** @type {any[]} */ ([]),
     /** stop writing on downloads (no heartbeats either): a peer gone silent */
     silent: false,
@@ -257,7 +258,15 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
         req,
         (event) => events.push(event),
         () => {
+          // Like gateway-host-run: batches belong to an open batch-mode download.
+          if (!pair.download) return json(res, 404, { error: 'no_link', action: 'reopen' });
           const fault = control.batchFaults.shift();
+          if (fault === 'accept-lose-and-drop') {
+            // Taken (200), then the pair dies before the host got them: a crashed gateway.
+            json(res, 200, {});
+            dropDownload(pair);
+            return;
+          }
           if (fault && fault !== 'apply-and-drop') return json(res, fault.status, fault.body, fault.headers);
           if (n < pair.nextBatch) return json(res, 200, { duplicate: true });
           if (n > pair.nextBatch) return json(res, 409, { error: 'batch_gap', expected: pair.nextBatch });

@@ -61,13 +61,15 @@ final class GatewaySuite {
     double openSeconds = Double.NaN;
     GuestLoad.Window peak;
     GuestLoad.Drained peakDrained;
-    double peakCpuMicrosPerEvent = Double.NaN;
-    double peakOtherCores = Double.NaN;
+    Cpu peakCpu;
+    Cpu pacedCpu;
     double pacedTarget = Double.NaN;
     GuestLoad.Window paced;
     GuestLoad.Drained pacedDrained;
     double heapBytesPerLink = Double.NaN;
     String heapDetail = "";
+    /** The gateway's classes that grew most with the idle pairs: "bytes per link  instances per link  class". */
+    final List<String> perLinkClasses = new ArrayList<>();
     final List<String> errors = new ArrayList<>();
     String failure;
 
@@ -185,37 +187,38 @@ final class GatewaySuite {
       Bench.log("  %-16s %,d pairs open in %.2f s", name, s.pairs(), f.openSeconds);
       g.load(s.window());
       Thread.sleep((long) (s.warmupSeconds() * 1000));
-      long cpu0 = Bench.selfCpuNanos() + cpuNanos(cpu);
-      long busy0 = Bench.machineBusyNanos();
+      Cpu.Start c0 = Cpu.start(cpu);
       f.peak = g.measure(s.seconds());
-      long cpuUsed = Bench.selfCpuNanos() + cpuNanos(cpu) - cpu0;
-      long busy = Bench.machineBusyNanos() - busy0;
+      f.peakCpu = c0.stop(f.peak.echoed());
       f.peakDrained = g.stop(Duration.ofSeconds(30));
-      f.peakCpuMicrosPerEvent = cpuUsed / 1e3 / Math.max(1, f.peak.echoed());
-      f.peakOtherCores = busy < 0 ? Double.NaN : Math.max(0, busy - cpuUsed) / (f.peak.seconds() * 1e9);
-      Bench.log("  %-16s peak %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%.2f CPU us/event, other load %.2f cores)",
-          name, f.peak.perSecond(), f.peak.roundTripMillis(0.5), f.peak.roundTripMillis(0.99), f.peakCpuMicrosPerEvent,
-          f.peakOtherCores);
+      Bench.log("  %-16s peak %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%s)", name, f.peak.perSecond(),
+          f.peak.roundTripMillis(0.5), f.peak.roundTripMillis(0.99), f.peakCpu);
       logDrained(name, "peak", f.peakDrained);
 
       f.pacedTarget = f.peak.perSecond() / 2;
       g.pace(f.pacedTarget, s.pacedCap());
       Thread.sleep(2000); // lead-in: the pacer's first slots, out of the figures
+      c0 = Cpu.start(cpu);
       f.paced = g.measure(s.seconds());
+      f.pacedCpu = c0.stop(f.paced.echoed());
       f.pacedDrained = g.stop(Duration.ofSeconds(30));
-      Bench.log("  %-16s paced at %,.0f events/s: %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%,d slots skipped)",
-          name, f.pacedTarget, f.paced.perSecond(), f.paced.roundTripMillis(0.5), f.paced.roundTripMillis(0.99),
-          f.paced.skipped());
+      Bench.log("  %-16s paced at %,.0f events/s: %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms, %,d slots "
+          + "skipped (%s)", name, f.pacedTarget, f.paced.perSecond(), f.paced.roundTripMillis(0.5),
+          f.paced.roundTripMillis(0.99), f.paced.skipped(), f.pacedCpu);
       logDrained(name, "paced", f.pacedDrained);
       g.closeAll(Duration.ofSeconds(30));
 
       // Memory: the server's heap after a full GC, before and after opening idle pairs.
       Thread.sleep(500);
       long[] before = heap(peer, server, echo, g);
+      Map<String, long[]> histogramBefore = peer.equals("gateway") ? histogram(server.process().pid()) : Map.of();
       guests = g.newGuests(guestsNeeded);
       g.open(guests, s.pairs(), s.perGuest(), "i", 100);
       Thread.sleep(1000);
       long[] after = heap(peer, server, echo, g);
+      if (peer.equals("gateway")) {
+        perLinkClasses(histogramBefore, histogram(server.process().pid()), s.pairs(), f.perLinkClasses);
+      }
       f.heapBytesPerLink = (after[0] - before[0]) / (double) s.pairs();
       if (peer.equals("gateway")) {
         f.heapDetail = String.format(Locale.ROOT, "gateway heap %.1f -> %.1f MB; the echo app's (its host link end, "
@@ -238,6 +241,45 @@ final class GatewaySuite {
   private static void logDrained(String name, String what, GuestLoad.Drained d) {
     if (d.lost() != 0 || d.misordered() != 0) {
       Bench.log("  %-16s %s: LOST %,d of %,d events, %,d out of order", name, what, d.lost(), d.sent(), d.misordered());
+    }
+  }
+
+  /**
+   * CPU over one measured window: the server processes (the gateway and the echo app, or node),
+   * this JVM (the client) and everything else on the machine, as cores busy and per event.
+   */
+  record Cpu(double seconds, long events, long serverNanos, long clientNanos, long otherNanos) {
+    record Start(List<Procs.Server> servers, long t0, long server0, long client0, long busy0) {
+      Cpu stop(long events) {
+        long t = System.nanoTime() - t0;
+        long server = cpuNanos(servers) - server0;
+        long client = Bench.selfCpuNanos() - client0;
+        long busy = Bench.machineBusyNanos() - busy0;
+        return new Cpu(t / 1e9, events, server, client, busy < 0 ? -1 : Math.max(0, busy - server - client));
+      }
+    }
+
+    static Start start(List<Procs.Server> servers) {
+      return new Start(servers, System.nanoTime(), cpuNanos(servers), Bench.selfCpuNanos(), Bench.machineBusyNanos());
+    }
+
+    double serverMicrosPerEvent() {
+      return serverNanos / 1e3 / Math.max(1, events);
+    }
+
+    double clientMicrosPerEvent() {
+      return clientNanos / 1e3 / Math.max(1, events);
+    }
+
+    String cores() {
+      return String.format(Locale.ROOT, "%.2f / %.2f / %s", serverNanos / 1e9 / seconds, clientNanos / 1e9 / seconds,
+          otherNanos < 0 ? "?" : String.format(Locale.ROOT, "%.2f", otherNanos / 1e9 / seconds));
+    }
+
+    @Override
+    public String toString() {
+      return String.format(Locale.ROOT, "CPU us/event: server %.1f, client %.1f; cores busy server/client/other %s",
+          serverMicrosPerEvent(), clientMicrosPerEvent(), cores());
     }
   }
 
@@ -266,6 +308,34 @@ final class GatewaySuite {
   }
 
   private static final Pattern USED = Pattern.compile("used (\\d+)K");
+  private static final Pattern HISTOGRAM_ROW = Pattern.compile("^\\s*\\d+:\\s+(\\d+)\\s+(\\d+)\\s+(\\S+)");
+
+  /** Live objects by class (after the full GC {@code GC.class_histogram} runs): class -> [instances, bytes]. */
+  static Map<String, long[]> histogram(long pid) throws Exception {
+    Map<String, long[]> out = new java.util.HashMap<>();
+    for (String line : jcmd(pid, "GC.class_histogram").split("\n")) {
+      Matcher m = HISTOGRAM_ROW.matcher(line);
+      if (m.find()) {
+        out.merge(m.group(3), new long[] {Long.parseLong(m.group(1)), Long.parseLong(m.group(2))},
+            (a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+      }
+    }
+    return out;
+  }
+
+  /** The classes whose live bytes grew most from {@code before} to {@code after}, per link. */
+  private static void perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links, List<String> out) {
+    after.entrySet().stream()
+        .map(e -> {
+          long[] b = before.getOrDefault(e.getKey(), new long[2]);
+          return Map.entry(e.getKey(), new long[] {e.getValue()[0] - b[0], e.getValue()[1] - b[1]});
+        })
+        .filter(e -> e.getValue()[1] > 0)
+        .sorted((x, y) -> Long.compare(y.getValue()[1], x.getValue()[1]))
+        .limit(12)
+        .forEach(e -> out.add(String.format(Locale.ROOT, "%,.0f B in %.1f x %s", e.getValue()[1] / (double) links,
+            e.getValue()[0] / (double) links, e.getKey())));
+  }
 
   static long jvmHeapAfterGc(long pid) throws Exception {
     jcmd(pid, "GC.run");
@@ -352,10 +422,12 @@ final class GatewaySuite {
     double gHeap = gw == null ? Double.NaN : gw.heapBytesPerLink / 1024;
     row(b, "heap per idle paired link, KB (after GC)", gHeap, nd == null ? Double.NaN : nd.heapBytesPerLink / 1024,
         "%.2f", goal(gHeap <= 10, gHeap, 0, "at most 10 KB"));
-    row(b, "CPU per event at peak, us (client + server processes)", gw == null ? Double.NaN : gw.peakCpuMicrosPerEvent,
-        nd == null ? Double.NaN : nd.peakCpuMicrosPerEvent, "%.2f", "");
-    row(b, "other load at peak, cores", gw == null ? Double.NaN : gw.peakOtherCores,
-        nd == null ? Double.NaN : nd.peakOtherCores, "%.2f", "");
+    row(b, "server CPU per event at peak, us", cpu(gw, true, true), cpu(nd, true, true), "%.1f", "");
+    row(b, "client CPU per event at peak, us", cpu(gw, true, false), cpu(nd, true, false), "%.1f", "");
+    row(b, "server CPU per event at half peak, us", cpu(gw, false, true), cpu(nd, false, true), "%.1f", "");
+    row(b, "client CPU per event at half peak, us", cpu(gw, false, false), cpu(nd, false, false), "%.1f", "");
+    textRow(b, "cores busy at peak: server / client / other", cores(gw, true), cores(nd, true));
+    textRow(b, "cores busy at half peak: server / client / other", cores(gw, false), cores(nd, false));
     row(b, String.format(Locale.ROOT, "open %,d pairs, s", s.pairs()), gw == null ? Double.NaN : gw.openSeconds,
         nd == null ? Double.NaN : nd.openSeconds, "%.2f", "");
     b.append('\n');
@@ -366,6 +438,10 @@ final class GatewaySuite {
       }
       if (!f.heapDetail.isEmpty()) {
         b.append("- ").append(n).append(", memory: ").append(f.heapDetail).append('\n');
+      }
+      if (!f.perLinkClasses.isEmpty()) {
+        b.append("- ").append(n).append(", what an idle link holds (`jcmd GC.class_histogram` growth per link, "
+            + "largest first): ").append(String.join("; ", f.perLinkClasses)).append('\n');
       }
       if (f.paced != null) {
         b.append(String.format(Locale.ROOT, "- %s, half peak: paced at %,.0f events/s, %,d slots skipped (a link "
@@ -383,6 +459,20 @@ final class GatewaySuite {
       }
     }
     return b.toString();
+  }
+
+  private static double cpu(Figures f, boolean peak, boolean server) {
+    Cpu c = f == null ? null : peak ? f.peakCpu : f.pacedCpu;
+    return c == null ? Double.NaN : server ? c.serverMicrosPerEvent() : c.clientMicrosPerEvent();
+  }
+
+  private static String cores(Figures f, boolean peak) {
+    Cpu c = f == null ? null : peak ? f.peakCpu : f.pacedCpu;
+    return c == null ? "-" : c.cores();
+  }
+
+  private static void textRow(StringBuilder b, String label, String g, String n) {
+    b.append("| ").append(label).append(" | ").append(g).append(" | ").append(n).append(" | - |  |\n");
   }
 
   private static double rt(Figures f, boolean peak, double q) {

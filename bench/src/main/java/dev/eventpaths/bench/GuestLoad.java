@@ -15,6 +15,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.PemTrustOptions;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -88,6 +89,10 @@ final class GuestLoad implements AutoCloseable {
       }).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
       HttpClient http = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
           .setSsl(true).setUseAlpn(true).setTrustOptions(new PemTrustOptions().addCertPath(caCert.toString()))
+          // Pooled buffers for TLS records: without them Netty's JDK SSL path allocates (and zeroes)
+          // a fresh ~16 KiB heap buffer for every record written, which made the client the
+          // bottleneck when it writes one event per write.
+          .setSslEngineOptions(new JdkSSLEngineOptions().setPooledHeapBuffers(true))
           .setDefaultHost("127.0.0.1").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection)
           .setConnectTimeout(10_000), new PoolOptions().setHttp2MaxSize(1));
       conns.add(new Conn(i, http, ctx.get(10, TimeUnit.SECONDS)));
@@ -205,8 +210,9 @@ final class GuestLoad implements AutoCloseable {
 
   /**
    * Sends {@code perSecond} events per second in all, one event per write, spread evenly over
-   * the links (round robin per connection, on a 1 ms timer). A link with {@code cap} events in
-   * flight skips its turn (counted: a sign the system is not keeping up).
+   * the links (round robin per connection; each connection's timer wakes when its next event is
+   * due, at most every millisecond, and sends every event due by then). A link with {@code cap}
+   * events in flight skips its turn (counted: a sign the system is not keeping up).
    */
   void pace(double perSecond, int cap) throws Exception {
     if (cap < 1 || cap >= RING) {
@@ -218,7 +224,7 @@ final class GuestLoad implements AutoCloseable {
     onEach(c -> {
       c.pacedStart = System.nanoTime();
       c.pacedSlots = 0;
-      c.timer = vertx.setPeriodic(1, t -> c.tick());
+      c.tick();
       return null;
     });
   }
@@ -363,12 +369,14 @@ final class GuestLoad implements AutoCloseable {
       samples[sampleCount++] = nanos;
     }
 
-    /** The paced sender: every slot due by now goes to the next link in turn. */
+    /** The paced sender: every slot due by now goes to the next link in turn; then sleep until the next one. */
     void tick() {
+      timer = -1;
       if (mode != Mode.PACED || pairs.isEmpty()) {
         return;
       }
-      long due = (long) ((System.nanoTime() - pacedStart) * pacedPerConnPerNano) - pacedSlots;
+      long now = System.nanoTime();
+      long due = (long) ((now - pacedStart) * pacedPerConnPerNano) - pacedSlots;
       for (long i = 0; i < due; i++) {
         pacedSlots++;
         Pair p = pairs.get(next);
@@ -381,6 +389,8 @@ final class GuestLoad implements AutoCloseable {
         }
         p.send(1);
       }
+      long nextAt = pacedStart + (long) Math.ceil((pacedSlots + 1) / pacedPerConnPerNano);
+      timer = vertx.setTimer(Math.max(1, (nextAt - System.nanoTime()) / 1_000_000), t -> tick());
     }
   }
 

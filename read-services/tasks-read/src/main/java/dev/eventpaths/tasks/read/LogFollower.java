@@ -11,6 +11,7 @@ import io.quarkus.runtime.StartupEvent;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
@@ -68,7 +69,9 @@ public class LogFollower {
     context.runOnContext(v -> connect());
   }
 
-  void stop(@Observes ShutdownEvent e) {
+  // Before the library ends the links it serves (which, in tests, include the log itself), so
+  // that the end of the log link is not taken for a reason to reconnect.
+  void stop(@Observes @Priority(1) ShutdownEvent e) {
     stopped = true;
     Follow f = current;
     if (f != null) {

@@ -30,6 +30,10 @@ public class ScriptedLog implements EventService {
   private static final AtomicInteger GENERATION = new AtomicInteger();
   /** The {@code after} of every link opened to this log, in order. */
   static final List<Long> CONNECTS = new CopyOnWriteArrayList<>();
+  /** When each of those links was opened ({@link System#nanoTime}). */
+  static final List<Long> CONNECT_NANOS = new CopyOnWriteArrayList<>();
+  /** How many of the next links fail at once, before sending anything. */
+  static final AtomicInteger FAIL_AT_ONCE = new AtomicInteger();
   static volatile boolean failNext;
   static volatile int repeat;
 
@@ -78,7 +82,11 @@ public class ScriptedLog implements EventService {
   @Override
   public Multi<Event> apply(Multi<Event> in, LinkContext link) {
     long after = link.resumeAfter().orElse(0);
+    CONNECT_NANOS.add(System.nanoTime());
     CONNECTS.add(after);
+    if (FAIL_AT_ONCE.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+      return Multi.createFrom().failure(new IllegalStateException("the scripted log is failing"));
+    }
     int generation = GENERATION.get();
     long[] cursor = {Math.max(0, after - repeat)};
     boolean[] live = {false};

@@ -1,0 +1,180 @@
+// The browser bench page: measures one path, chosen by ?path=
+//   sw            view -> ViewSession -> service worker (GatewayLink) -> origin -> back
+//   window        GatewayLink in the window -> origin -> back (no worker hop)
+//   raw           plain fetch pair + NDJSON codec in the window -> origin -> back
+// against whatever origin serves the page (the gateway, or the Node relay). Driven by
+// browser-bench.mjs through `window.bench.run(options)`.
+
+import { GatewayLink, GuestWorker, ViewSession, decodeEvents, encodeEvents } from '../../src/index.js';
+
+/** @typedef {import('../../src/index.js').Event} Event */
+/** @typedef {{writer: WritableStreamDefaultWriter<Event>, reader: ReadableStreamDefaultReader<Event>, close: () => Promise<void>}} Path */
+
+const query = new URLSearchParams(location.search);
+const which = query.get('path') ?? 'sw';
+const echoAck = (/** @type {Event} */ e) => (e.type.startsWith('link.') ? undefined : e.id);
+let links = 0;
+
+/** @type {Promise<GuestWorker> | undefined} */
+let worker;
+
+/**
+ * Opens `service` on the chosen path.
+ *
+ * @param {string} service
+ * @param {Record<string, string>} [params]
+ * @returns {Promise<Path>}
+ */
+async function open(service, params = {}) {
+  const link = `bench-${Date.now().toString(36)}-${++links}`;
+  if (which === 'sw') {
+    worker ??= GuestWorker.service(new URL('../../demo/demo-sw.js?upload=stream', import.meta.url));
+    const session = new ViewSession({ worker: await worker, service, params, ackMatcher: echoAck });
+    await session.opened;
+    return pair(session.readable, session.writable, () => session.close());
+  }
+  if (which === 'window') {
+    const gl = new GatewayLink({ baseUrl: location.origin, service, link, params, ackMatcher: echoAck, uploadMode: 'stream' });
+    return pair(gl.readable, gl.writable, () => gl.close());
+  }
+  // raw: what a page does with nothing but fetch and the NDJSON codec.
+  const guest = (await (await fetch('/guest', { method: 'POST' })).json()).guest;
+  const headers = { 'eventpaths-guest': guest };
+  const encoder = encodeEvents();
+  const abort = new AbortController();
+  void fetch(`/g/${service}/${link}/up`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/x-ndjson' },
+    body: encoder.readable,
+    // @ts-ignore
+    duplex: 'half',
+    signal: abort.signal,
+  }).catch(() => {});
+  const writer = encoder.writable.getWriter();
+  void writer.write({ type: 'link.heartbeat', data: {} });
+  const down = await fetch(`/g/${service}/${link}/down?${new URLSearchParams(params)}`, { headers, signal: abort.signal });
+  const events = /** @type {ReadableStream<Uint8Array>} */ (down.body).pipeThrough(decodeEvents());
+  const reader = events.getReader();
+  return {
+    writer,
+    reader: filtered(reader),
+    close: async () => abort.abort(),
+  };
+}
+
+/**
+ * @param {ReadableStream<Event>} readable
+ * @param {WritableStream<Event>} writable
+ * @param {() => Promise<void>} close
+ * @returns {Path}
+ */
+function pair(readable, writable, close) {
+  return { writer: writable.getWriter(), reader: filtered(readable.getReader()), close };
+}
+
+/**
+ * A reader that skips control events (and fails on errors: a bench run must be clean).
+ *
+ * @param {ReadableStreamDefaultReader<Event>} reader
+ * @returns {ReadableStreamDefaultReader<Event>}
+ */
+function filtered(reader) {
+  return /** @type {any} */ ({
+    async read() {
+      for (;;) {
+        const step = await reader.read();
+        if (step.done) return step;
+        const t = step.value.type;
+        if (t === 'link.error') throw new Error(`link.error ${JSON.stringify(step.value.data)}`);
+        if (t === 'link.heartbeat' || t === 'link.ready' || t === 'link.status') continue;
+        return step;
+      }
+    },
+    cancel: (/** @type {unknown} */ r) => reader.cancel(r),
+    releaseLock: () => reader.releaseLock(),
+  });
+}
+
+/** @param {number[]} sorted @param {number} q */
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** Round trip, one event at a time: each write waits for its echo. */
+async function latency(/** @type {number} */ count, /** @type {number} */ warmup) {
+  const p = await open('echo');
+  const times = [];
+  for (let i = 1; i <= warmup + count; i++) {
+    const t = performance.now();
+    await p.writer.write({ type: 'bench.ping', id: `l${i}`, seq: i, data: { i } });
+    const { value } = await p.reader.read();
+    if (value?.seq !== i) throw new Error(`expected echo ${i}, got ${JSON.stringify(value)}`);
+    if (i > warmup) times.push(performance.now() - t);
+  }
+  await p.close();
+  times.sort((a, b) => a - b);
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.at(-1) };
+}
+
+/** Round trip, pipelined: writes as fast as the path takes them, reads at the same time. */
+async function roundTrip(/** @type {number} */ count) {
+  const p = await open('echo');
+  const t = performance.now();
+  const writing = (async () => {
+    for (let i = 1; i <= count; i++) await p.writer.write({ type: 'bench.item', id: `r${i}`, seq: i, data: { i } });
+  })();
+  for (let i = 1; i <= count; i++) {
+    const { value } = await p.reader.read();
+    if (value?.seq !== i) throw new Error(`expected ${i}, got ${JSON.stringify(value)}`);
+  }
+  await writing;
+  const ms = performance.now() - t;
+  await p.close();
+  return { eventsPerSec: (count / ms) * 1000 };
+}
+
+/** Host -> view: the source service emits `count` events of ~100 bytes. */
+async function down(/** @type {number} */ count) {
+  const p = await open('source', { n: String(count), size: '100' });
+  const first = await p.reader.read();
+  if (first.value?.seq !== 1) throw new Error(`expected seq 1, got ${JSON.stringify(first.value)}`);
+  const t = performance.now();
+  for (let i = 2; i <= count; i++) {
+    const { value } = await p.reader.read();
+    if (value?.seq !== i) throw new Error(`expected ${i}, got ${JSON.stringify(value)}`);
+  }
+  const ms = performance.now() - t;
+  await p.close();
+  return { eventsPerSec: ((count - 1) / ms) * 1000 };
+}
+
+/** View -> host: `count` writes (no id: fire and forget) into the sink, until it counted them. */
+async function up(/** @type {number} */ count) {
+  const p = await open('sink');
+  const t = performance.now();
+  for (let i = 1; i <= count; i++) await p.writer.write({ type: 'bench.item', data: { i, pad: 'x'.repeat(80) } });
+  await p.writer.close();
+  const { value } = await p.reader.read();
+  const ms = performance.now() - t;
+  const got = /** @type {any} */ (value?.data)?.count;
+  if (value?.type !== 'sink.done' || got !== count) throw new Error(`sink answered ${JSON.stringify(value)}`);
+  await p.close();
+  return { eventsPerSec: (count / ms) * 1000 };
+}
+
+/** @type {any} */ (window).bench = {
+  path: which,
+  /**
+   * @param {{latency: number, warmup: number, throughput: number}} n
+   */
+  async run(n) {
+    const out = /** @type {HTMLElement} */ (document.getElementById('out'));
+    const result = {
+      latency: await latency(n.latency, n.warmup),
+      roundTrip: await roundTrip(n.throughput),
+      down: await down(n.throughput),
+      up: await up(n.throughput),
+    };
+    out.textContent = JSON.stringify(result, null, 1);
+    return result;
+  },
+};
+document.getElementById('out')?.replaceChildren(`ready: ${which}`);
