@@ -39,4 +39,6 @@ fi
 bash .ci/dev-cert.sh
 
 cp="bench/target/classes:$(cat bench/target/classpath.txt)"
-exec java -Xms1g -Xmx2g -cp "$cp" -Dbench.root="$root" "$@" dev.eventpaths.bench.Bench
+# The JBoss log manager (on the classpath through the library) handles java.util.logging, quietly.
+exec java -Xms1g -Xmx2g -Djava.util.logging.manager=org.jboss.logmanager.LogManager -cp "$cp" -Dbench.root="$root" "$@" \
+  dev.eventpaths.bench.Bench

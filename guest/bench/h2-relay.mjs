@@ -58,15 +58,23 @@ export async function startRelay({ cert, key, root, port = 0 }) {
     const up = /** @type {http2.Http2ServerRequest} */ (pair.up);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.write(JSON.stringify({ type: 'link.ready', data: { link, service } }) + '\n');
+    const upRes = /** @type {http2.Http2ServerResponse} */ (pair.upRes);
+    // The upload's answer (the page sees it once its body has ended), then, if the page is
+    // still sending, RST_STREAM NO_ERROR: "done, stop sending" (RFC 9113 8.1), as the
+    // gateway does when a link ends.
+    const endUpload = () => {
+      if (upRes.headersSent || upRes.stream.closed) return;
+      upRes.writeHead(200, { 'content-type': 'application/json' });
+      upRes.end('{}', () => {
+        if (!upRes.stream.closed) upRes.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+    };
+    res.on('finish', endUpload);
     res.on('close', () => {
       pairs.delete(key);
-      if (!up.stream.closed) up.stream.close(http2.constants.NGHTTP2_CANCEL);
+      // The page went away: drop its upload too.
+      if (!res.writableFinished && !up.stream.closed) up.stream.close(http2.constants.NGHTTP2_CANCEL);
     });
-    const upRes = /** @type {http2.Http2ServerResponse} */ (pair.upRes);
-    // The upload's answer: the page sees it only once its body has ended.
-    const endUpload = () => {
-      if (!upRes.headersSent && !upRes.stream.closed) upRes.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    };
     if (service === 'echo') {
       // Bytes straight through, heartbeats included (the page drops them), with
       // backpressure: stop reading the upload while the download's buffer is full.
@@ -82,9 +90,12 @@ export async function startRelay({ cert, key, root, port = 0 }) {
       });
     } else if (service === 'sink') {
       let count = 0;
+      let rest = '';
       up.setEncoding('utf8');
       up.on('data', (text) => {
-        for (const line of text.split('\n')) if (line && !line.includes('"link.heartbeat"')) count++;
+        const lines = (rest + text).split('\n');
+        rest = /** @type {string} */ (lines.pop());
+        for (const line of lines) if (line && !line.includes('"link.heartbeat"')) count++;
       });
       up.on('end', () => {
         endUpload();

@@ -64,14 +64,57 @@ test('window view -> worker guest service -> gateway -> host and back', async (t
     });
   });
 
-  const { done } = await startViewService(view, { worker: window, service: 'tasks', mode: 'port' });
+  const statuses = [];
+  const { done, session } = await startViewService(view, {
+    worker: window,
+    service: 'tasks',
+    mode: 'port',
+    onStatus: (s) => statuses.push(s),
+  });
   await Promise.race([done, delay(5000).then(() => assert.fail('the view did not finish'))]);
   assert.deepEqual(received, [{ type: 'echo', seq: 1, data: { ack: 'v1', of: 'milk' } }]);
   const pair = peer.pairMatching('task-store', /^tasks-store-[a-z0-9]+-1$/);
   assert.ok(pair, 'the link is named after the service, its link and the run');
   assert.deepEqual(pair.applied, ['v1']);
+  // The worker's link.status events became the session's status (and not view events).
+  assert.ok(statuses.some((s) => s.links.store === 'open' && s.uploads.store === 'stream'), JSON.stringify(statuses));
   // Cancelling the view's input cancels the guest service, which closes its link.
   await until(() => !pair.download, 3000, 'the link to close');
+  assert.equal(session.status.bridge, 'closed');
+});
+
+test('a link declared with resume: true opens with the window\'s resumeAfter; ctx.params reach the run', async (t) => {
+  const peer = await startGatewayPeer({ protocol: 'h2' });
+  const fetch = createH2Fetch();
+  const { port1: window, port2: worker } = new MessageChannel();
+  t.after(async () => {
+    window.close();
+    worker.close();
+    fetch.close();
+    await peer.close();
+  });
+  let seenParams;
+  const feed = defineGuestService(
+    'feed',
+    (input, ctx) => {
+      seenParams = ctx.params;
+      input.cancel().catch(() => {});
+      return ctx.link('board', { params: { board: String(ctx.params?.board) } }).readable;
+    },
+    { links: { board: { service: 'boards', resume: true } } },
+  );
+  serveGuestServices({ gateway: peer.url, scope: worker, services: [feed], linkOptions: { fetch, uploadMode: 'stream' } });
+  const { ViewSession } = await import('../src/index.js');
+  const session = new ViewSession({ worker: window, service: 'feed', params: { board: 'b7' } });
+  // Pretend the window saw up to seq 41 before its worker was replaced.
+  const hello = /** @type {any} */ (session);
+  void hello;
+  await session.opened;
+  await until(() => peer.pairMatching('boards', /^feed-board-/), 3000, 'the link');
+  const pair = peer.pairMatching('boards', /^feed-board-/);
+  assert.deepEqual(seenParams, { board: 'b7' });
+  assert.deepEqual(pair.afters, [''], 'a first run does not resume');
+  await session.close();
 });
 
 test('a service may return a TransformStream; its output is supervised', async () => {

@@ -1,8 +1,9 @@
-// Events round-trip view -> worker -> gateway -> echo host service -> worker -> view, in a
-// real Chromium against the real gateway and echo processes: two tabs on one service worker
-// at once, a tab on a dedicated worker, and the demo page. Run twice: on the normal path
-// (streaming upload, transferred streams) and with both fallbacks forced (batched POSTs,
-// MessagePort pump), which must give the same results.
+// Events round-trip in a real Chromium against the real gateway and echo processes.
+// First the simplest proof of the gateway: a page opens one link's upload and download with
+// plain fetch (no runtime). Then the runtime: view -> worker -> gateway -> echo -> worker ->
+// view, with two tabs on one service worker at once, a tab on a dedicated worker, and the
+// demo page; run twice: on the normal path (streaming upload, transferred streams) and with
+// both fallbacks forced (batched POSTs, MessagePort pump), which must give the same results.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,26 @@ before(async () => {
 });
 after(async () => {
   await host?.stop();
+});
+
+test('a page opens an upload and a download with plain fetch and gets its events echoed over h2', { timeout: 30_000 }, async () => {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${host.origin}/test/e2e/pages/plain-fetch.html`);
+    const result = await page.evaluate(() => /** @type {any} */ (window).result);
+    assert.equal(result.ok, true, result.error);
+    assert.equal(result.events[0].type, 'link.ready', 'the host link announces itself first');
+    assert.deepEqual(
+      result.events.slice(1),
+      [1, 2, 3].map((n) => ({ type: 'plain.ping', id: `p${n}`, seq: n, data: { n } })),
+      'every event back, in order, heartbeats consumed by the gateway',
+    );
+    assert.deepEqual(result.uploadAnswer, { closed: 'done' }, 'the upload is answered once its body ends');
+    assert.ok(result.protocol.every((/** @type {string} */ p) => p === 'h2'), `protocols: ${result.protocol}`);
+  } finally {
+    await browser.dispose();
+  }
 });
 
 const paths = [

@@ -31,7 +31,7 @@ final class GatewaySuite {
 
   /** Settings, from system properties ({@code -Dbench.gateway.*}). */
   record Settings(int pairs, int connections, int perGuest, int window, int pacedCap, double warmupSeconds,
-      double seconds, List<String> peers) {
+      double maxWarmupSeconds, double seconds, List<String> peers) {
     static Settings fromSystemProperties() {
       Settings s = new Settings(
           Integer.getInteger("bench.gateway.pairs", 1000),
@@ -40,12 +40,14 @@ final class GatewaySuite {
           Integer.getInteger("bench.gateway.window", 8),
           Integer.getInteger("bench.gateway.pacedCap", 64),
           Double.parseDouble(System.getProperty("bench.gateway.warmupSeconds", "8")),
+          Double.parseDouble(System.getProperty("bench.gateway.maxWarmupSeconds", "30")),
           Double.parseDouble(System.getProperty("bench.gateway.seconds", "10")),
           List.of(System.getProperty("bench.gateway.peers", "gateway,node").split(",")));
       if (s.pairs < 1 || s.pairs > 100_000 || s.connections < 1 || s.perGuest < 1 || s.perGuest > 16
-          || s.seconds <= 0 || s.seconds > 120 || s.warmupSeconds < 0 || s.warmupSeconds > 120) {
+          || s.seconds <= 0 || s.seconds > 120 || s.warmupSeconds < 0 || s.maxWarmupSeconds > 120
+          || s.maxWarmupSeconds < s.warmupSeconds) {
         throw new IllegalArgumentException("bench.gateway.*: pairs 1..100000, connections >= 1, linksPerGuest 1..16, "
-            + "seconds 0..120, warmupSeconds 0..120");
+            + "seconds 0..120, warmupSeconds <= maxWarmupSeconds <= 120");
       }
       if (2 * Math.ceil(s.pairs / (double) s.connections) > 200) {
         throw new IllegalArgumentException("bench.gateway.connections: " + s.pairs + " pairs need at least "
@@ -59,6 +61,7 @@ final class GatewaySuite {
   static final class Figures {
     final String peer;
     double openSeconds = Double.NaN;
+    double warmupSeconds = Double.NaN;
     GuestLoad.Window peak;
     GuestLoad.Drained peakDrained;
     Cpu peakCpu;
@@ -186,7 +189,7 @@ final class GatewaySuite {
       f.openSeconds = (System.nanoTime() - t0) / 1e9;
       Bench.log("  %-16s %,d pairs open in %.2f s", name, s.pairs(), f.openSeconds);
       g.load(s.window());
-      Thread.sleep((long) (s.warmupSeconds() * 1000));
+      f.warmupSeconds = warmUp(g, s, name);
       Cpu.Start c0 = Cpu.start(cpu);
       f.peak = g.measure(s.seconds());
       f.peakCpu = c0.stop(f.peak.echoed());
@@ -236,6 +239,28 @@ final class GatewaySuite {
         Bench.log("  %-16s %d stream errors, first: %s", name, f.errors.size(), f.errors.get(0));
       }
     }
+  }
+
+  /**
+   * Loads the pairs for at least {@code warmupSeconds}, then in 2 s slices until the rate stops
+   * rising (a slice under 5% above the one before), or {@code maxWarmupSeconds} have passed: a
+   * freshly started JVM keeps compiling for a while, more so when it shares its cores.
+   */
+  private static double warmUp(GuestLoad g, Settings s, String name) throws Exception {
+    long t0 = System.nanoTime();
+    Thread.sleep((long) (s.warmupSeconds() * 1000));
+    double last = g.measure(2).perSecond();
+    while ((System.nanoTime() - t0) / 1e9 + 2 <= s.maxWarmupSeconds()) {
+      double now = g.measure(2).perSecond();
+      boolean rising = now > last * 1.05;
+      last = now;
+      if (!rising) {
+        break;
+      }
+    }
+    double took = (System.nanoTime() - t0) / 1e9;
+    Bench.log("  %-16s warmed up for %.0f s (last 2 s: %,.0f events/s)", name, took, last);
+    return took;
   }
 
   private static void logDrained(String name, String what, GuestLoad.Drained d) {
@@ -400,10 +425,10 @@ final class GatewaySuite {
             + "%d links per guest), 200-byte events echoed. **gateway + echo**: the packaged gateway, a host link per "
             + "pair to the packaged echo app (h2c, loopback). **Node http2 relay**: `bench/node-relay/relay.mjs` "
             + "(Node %s, built-in `http2`), the same pairing, each upload piped into its download. One client for "
-            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight, %.0f s warm-up, %.0f s "
-            + "measured. Half peak: each peer paced at half its own peak, one event per write, %.0f s measured.%n%n",
+            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight, warm-up of %s s (at least "
+            + "%.0f s, then until the rate stops rising), %.0f s measured. Half peak: each peer paced at half its own peak, one event per write, %.0f s measured.%n%n",
         s.pairs(), 2 * s.pairs(), s.connections(), s.perGuest(), nodeVersion.isEmpty() ? "-" : nodeVersion, s.window(),
-        s.warmupSeconds(), s.seconds(), s.seconds()));
+        warmups(figures), s.warmupSeconds(), s.seconds(), s.seconds()));
     b.append(String.format(Locale.ROOT, "| %,d guest links, 200-byte events | gateway + echo | Node http2 relay "
         + "| gateway / Node | goal |%n", s.pairs()));
     b.append("|---|---:|---:|---:|---|\n");
@@ -459,6 +484,17 @@ final class GatewaySuite {
       }
     }
     return b.toString();
+  }
+
+  private static String warmups(Map<String, Figures> figures) {
+    StringBuilder b = new StringBuilder();
+    for (Figures f : figures.values()) {
+      if (!Double.isNaN(f.warmupSeconds)) {
+        b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f (%s)", f.warmupSeconds,
+            f.peer.equals("gateway") ? "gateway" : "Node"));
+      }
+    }
+    return b.length() == 0 ? "-" : b.toString();
   }
 
   private static double cpu(Figures f, boolean peak, boolean server) {

@@ -191,6 +191,11 @@ final class GuestLoad implements AutoCloseable {
       errors.add(stuck + " downloads did not end within " + timeout.toSeconds() + " s of their upload ending (reset)");
     }
     pairs.clear();
+    onEach(c -> {
+      c.pairs.clear();
+      c.next = 0;
+      return null;
+    });
     mode = Mode.IDLE;
   }
 

@@ -2,6 +2,7 @@ package dev.eventpaths.presence;
 
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.util.ArrayList;
@@ -32,6 +33,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * compare versions to know when to look again. One lock guards it all; watchers are woken
  * after it is released.
  */
+@Startup // so its meters exist before the first link
 @ApplicationScoped
 public class Viewers {
   /** One guest link, as the gateway names it. */

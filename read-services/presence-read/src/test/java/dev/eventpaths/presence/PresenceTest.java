@@ -304,4 +304,20 @@ class PresenceTest {
     again.opened("one-more", "l", "pg");
     awaitState(w, Map.of(h("one-more"), 1));
   }
+
+  @Test
+  void metricsCountEntriesBoardsViewersFeedsAndWatchers() {
+    Gateway gw = new Gateway("gw-metrics");
+    gw.opened("m-1", "l1", "ph");
+    gw.opened("m-1", "l2", "ph");
+    AssertSubscriber<Event> w = watch("ph", null, Long.MAX_VALUE);
+    awaitState(w, Map.of(h("m-1"), 2));
+    String metrics = io.restassured.RestAssured.given().get("/q/metrics").then().statusCode(200).extract().asString();
+    for (String name : List.of("presence_entries", "presence_boards", "presence_viewers", "presence_feeds",
+        "presence_watchers")) {
+      assertTrue(metrics.lines().anyMatch(l -> l.startsWith(name + " ") || l.startsWith(name + "{")), name + " in " + metrics);
+    }
+    assertTrue(metrics.lines().anyMatch(l -> l.startsWith("presence_entries") && !l.endsWith(" 0.0")),
+        "entries counted");
+  }
 }

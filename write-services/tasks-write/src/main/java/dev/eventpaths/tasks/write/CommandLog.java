@@ -51,6 +51,8 @@ public class CommandLog {
   private Thread writer;
   private volatile boolean running;
   private volatile long head;
+  /** The last position this instance's validation state includes (writer thread only). */
+  private long appliedHead;
   private final List<CompletableFuture<Void>> waiters = new ArrayList<>();
   private final ExecutorService readers = Executors.newFixedThreadPool(2, r -> {
     Thread t = new Thread(r, "tasks-log-reader");
@@ -64,12 +66,20 @@ public class CommandLog {
   private record Pending(Event command, CompletableFuture<Event> answer, long queuedAt) {}
 
   void start(@Observes StartupEvent e) throws Exception {
-    store = new SqliteLogStore(Path.of(config.dataDir()));
+    store = switch (config.store()) {
+      case "sqlite" -> new SqliteLogStore(Path.of(config.dataDir()));
+      case "postgres" -> new PostgresLogStore(config.postgres().url().orElseThrow(() -> new IllegalStateException(
+          "tasks.store=postgres needs tasks.postgres.url (TASKS_POSTGRES_URL), e.g. jdbc:postgresql://host/db?user=u&password=p")));
+      default -> throw new IllegalStateException("tasks.store must be sqlite or postgres, not " + config.store());
+    };
     store.replay(entry -> {
       boards.apply(entry.change());
       applied.put(entry.change().commandId(), entry.seq());
+      appliedHead = entry.seq();
     });
-    head = store.head();
+    head = appliedHead;
+    // Other instances sharing the store commit too: followers here must hear of it.
+    store.watch(this::headMoved);
     queue = new ArrayBlockingQueue<>(config.queue());
     commits = Counter.builder("tasks.commits").description("transactions committed").register(registry);
     perCommit = DistributionSummary.builder("tasks.commands.per.commit").description("group commit size")
@@ -141,12 +151,54 @@ public class CommandLog {
     List<Change> changes = new ArrayList<>();
     List<Pending> accepted = new ArrayList<>();
     Map<String, List<Pending>> repeats = new HashMap<>();
-    Map<String, Pending> inBatch = new LinkedHashMap<>();
+    long last;
+    try {
+      last = store.write(appliedHead, entry -> {
+        // Appended by another instance since we last looked: know it before validating.
+        boards.apply(entry.change());
+        applied.put(entry.change().commandId(), entry.seq());
+        appliedHead = entry.seq();
+      }, () -> {
+        decide(batch, now, changes, accepted, repeats);
+        return changes;
+      });
+    } catch (Exception e) {
+      LOG.error("append failed; " + changes.size() + " commands not acknowledged", e);
+      for (Pending p : accepted) {
+        p.answer().complete(Event.error("store_failed", "the change was not saved; send it again", false, p.command().id()));
+      }
+      rebuild();
+      return;
+    }
+    if (!changes.isEmpty()) {
+      commits.increment();
+      perCommit.record(changes.size());
+    }
+    long seq = last - changes.size();
+    long nowNanos = System.nanoTime();
+    for (Pending p : accepted) {
+      seq++;
+      String id = p.command().id();
+      applied.put(id, seq);
+      p.answer().complete(ack(id, seq));
+      ackLatency.record(nowNanos - p.queuedAt(), TimeUnit.NANOSECONDS);
+      for (Pending again : repeats.getOrDefault(id, List.of())) {
+        again.answer().complete(ack(id, seq));
+      }
+    }
+    appliedHead = last;
+    headMoved(last);
+  }
+
+  /** Validates a batch in order (inside the store's transaction, after catching up). */
+  private void decide(List<Pending> batch, long now, List<Change> changes, List<Pending> accepted,
+      Map<String, List<Pending>> repeats) {
+    Map<String, Pending> inBatch = new HashMap<>();
     for (Pending p : batch) {
       String id = p.command().id();
       Long seq = id == null ? null : applied.get(id);
       if (seq != null) {
-        p.answer().complete(ack(id, seq));
+        p.answer().complete(ack(id, seq)); // applied before (maybe by another instance)
         continue;
       }
       if (id != null && inBatch.containsKey(id)) {
@@ -160,40 +212,19 @@ public class CommandLog {
         accepted.add(p);
         inBatch.put(id, p);
       } catch (Rejection r) {
-        p.answer().complete(rejected(p.command().id(), r));
+        p.answer().complete(rejected(id, r));
       }
     }
-    if (changes.isEmpty()) {
-      return;
-    }
-    long last;
-    try {
-      last = store.append(changes);
-    } catch (Exception e) {
-      LOG.error("append failed; " + changes.size() + " commands not acknowledged", e);
-      for (Pending p : accepted) {
-        p.answer().complete(Event.error("store_failed", "the change was not saved; send it again", false, p.command().id()));
-      }
-      rebuild();
-      return;
-    }
-    commits.increment();
-    perCommit.record(changes.size());
-    long seq = last - changes.size();
-    long nowNanos = System.nanoTime();
-    for (Pending p : accepted) {
-      seq++;
-      String id = p.command().id();
-      applied.put(id, seq);
-      p.answer().complete(ack(id, seq));
-      ackLatency.record(nowNanos - p.queuedAt(), TimeUnit.NANOSECONDS);
-      for (Pending again : repeats.getOrDefault(id, List.of())) {
-        again.answer().complete(ack(id, seq));
-      }
-    }
-    head = last;
+  }
+
+  /** The log grew to {@code newHead} (here or in another instance): wake the followers. */
+  private void headMoved(long newHead) {
     List<CompletableFuture<Void>> wake;
     synchronized (waiters) {
+      if (newHead <= head) {
+        return;
+      }
+      head = newHead;
       wake = new ArrayList<>(waiters);
       waiters.clear();
     }
@@ -203,9 +234,14 @@ public class CommandLog {
   /** After a failed append the tentative state is wrong: rebuild it from what is durable. */
   private void rebuild() {
     Boards fresh = new Boards();
+    long[] last = {0};
     try {
-      store.replay(entry -> fresh.apply(entry.change()));
+      store.replay(entry -> {
+        fresh.apply(entry.change());
+        last[0] = entry.seq();
+      });
       boards = fresh;
+      appliedHead = last[0];
     } catch (Exception e) {
       LOG.error("cannot re-read the log; stopping the writer", e);
       running = false;

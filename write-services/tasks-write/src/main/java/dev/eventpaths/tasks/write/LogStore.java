@@ -18,11 +18,19 @@ interface LogStore extends AutoCloseable {
   void replay(Consumer<Entry> sink) throws Exception;
 
   /**
-   * Appends changes at positions {@code head()+1 ...} in one transaction, durably.
+   * Runs one write transaction, durably: first {@code catchUp} gets every entry after
+   * {@code knownHead} that other writers appended (none for a single-writer store), then
+   * {@code decide} returns the changes to append, which go at the next positions.
    *
-   * @return the position of the last change
+   * @return the position of the last entry (caught up or appended)
    */
-  long append(List<Change> changes) throws Exception;
+  long write(long knownHead, Consumer<Entry> catchUp, java.util.function.Supplier<List<Change>> decide) throws Exception;
+
+  /**
+   * Calls {@code onHead} with the new head whenever another writer commits (a store shared by
+   * several instances); a single-writer store never calls it.
+   */
+  default void watch(java.util.function.LongConsumer onHead) {}
 
   /** Up to {@code limit} entries after {@code after}, in order. Safe from any thread. */
   List<Entry> read(long after, int limit) throws Exception;

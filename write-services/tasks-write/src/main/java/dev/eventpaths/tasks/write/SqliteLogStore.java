@@ -80,19 +80,18 @@ final class SqliteLogStore implements LogStore {
   }
 
   @Override
-  public long append(List<Change> changes) throws Exception {
+  public long write(long knownHead, Consumer<Entry> catchUp, java.util.function.Supplier<List<Change>> decide)
+      throws Exception {
+    // One process writes this file: there is nothing to catch up on.
+    List<Change> changes = decide.get();
+    if (changes.isEmpty()) {
+      return head;
+    }
     long seq = head;
     try (PreparedStatement ps = writer.prepareStatement(
         "INSERT INTO log (seq, command_id, type, board, task, title, before_task, at) VALUES (?,?,?,?,?,?,?,?)")) {
       for (Change c : changes) {
-        ps.setLong(1, ++seq);
-        ps.setString(2, c.commandId());
-        ps.setString(3, c.type());
-        ps.setString(4, c.board());
-        ps.setString(5, c.task());
-        ps.setString(6, c.title());
-        ps.setString(7, c.before());
-        ps.setLong(8, c.at());
+        bind(ps, ++seq, c);
         ps.addBatch();
       }
       ps.executeBatch();
@@ -105,6 +104,17 @@ final class SqliteLogStore implements LogStore {
     return seq;
   }
 
+  static void bind(PreparedStatement ps, long seq, Change c) throws SQLException {
+    ps.setLong(1, seq);
+    ps.setString(2, c.commandId());
+    ps.setString(3, c.type());
+    ps.setString(4, c.board());
+    ps.setString(5, c.task());
+    ps.setString(6, c.title());
+    ps.setString(7, c.before());
+    ps.setLong(8, c.at());
+  }
+
   @Override
   public List<Entry> read(long after, int limit) throws Exception {
     synchronized (reader) {
@@ -115,13 +125,17 @@ final class SqliteLogStore implements LogStore {
         ps.setInt(2, limit);
         try (ResultSet r = ps.executeQuery()) {
           while (r.next()) {
-            out.add(new Entry(r.getLong(1), new Change(r.getString(3), r.getString(2), r.getString(4), r.getString(5),
-                r.getString(6), r.getString(7), r.getLong(8))));
+            out.add(entry(r));
           }
         }
       }
       return out;
     }
+  }
+
+  static Entry entry(ResultSet r) throws SQLException {
+    return new Entry(r.getLong(1), new Change(r.getString(3), r.getString(2), r.getString(4), r.getString(5),
+        r.getString(6), r.getString(7), r.getLong(8)));
   }
 
   @Override

@@ -6,6 +6,22 @@ import io.smallrye.config.WithDefault;
 /** tasks-write's configuration, under {@code tasks.*}. */
 @ConfigMapping(prefix = "tasks")
 public interface TasksConfig {
+  /**
+   * {@code sqlite}: an embedded file (one instance); {@code postgres}: PostgreSQL shared by
+   * several instances.
+   */
+  @WithDefault("sqlite")
+  String store();
+
+  /** PostgreSQL settings, for {@code tasks.store=postgres}. */
+  Postgres postgres();
+
+  /** PostgreSQL settings. */
+  interface Postgres {
+    /** JDBC URL with credentials, e.g. from a Fly secret ({@code TASKS_POSTGRES_URL}). */
+    java.util.Optional<String> url();
+  }
+
   /** Where the embedded store keeps {@code tasks.db}. */
   @WithDefault(".data/tasks-write")
   String dataDir();

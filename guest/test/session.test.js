@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { GuestWorker, ViewSession, openBridge, pingWorker, REALM_INSTANCE_FOR_TESTS } from './support/realm-exports.js';
+import { delay, until } from './support/streams.js';
+
+const realmScript = new URL('./support/echo-realm.js', import.meta.url);
+const ack = (/** @type {any} */ e) => (e.type === 'echo' ? e.id : undefined);
+
+/** A watched worker thread that `restart()` replaces with a new one (a new realm). */
+function threadWorker(t, firstData, { pingIntervalMs = 0, pingTimeoutMs = 500 } = {}) {
+  let data = firstData;
+  let worker = new Worker(realmScript, { workerData: data });
+  const watch = new GuestWorker({ target: () => worker, pingIntervalMs, pingTimeoutMs });
+  t.after(async () => {
+    watch.close();
+    await worker.terminate();
+  });
+  return {
+    watch,
+    /** Stops this realm and starts another: as a browser stops and restarts a service worker. */
+    async restart(nextData) {
+      data = nextData;
+      await worker.terminate();
+      worker = new Worker(realmScript, { workerData: data });
+    },
+  };
+}
+
+/** Reads a session into `seen` until `predicate` matches (bounded). */
+async function readUntil(reader, seen, predicate, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const { value, done } = await Promise.race([
+      reader.read(),
+      delay(Math.max(1, deadline - Date.now())).then(() => {
+        throw new Error(`timed out; saw ${JSON.stringify(seen)}`);
+      }),
+    ]);
+    if (done) throw new Error(`ended; saw ${JSON.stringify(seen)}`);
+    seen.push(value);
+    if (predicate(value)) return value;
+  }
+}
+
+test('the bridge handshake names the answering realm, and pings answer with it', async (t) => {
+  const { watch } = threadWorker(t, {});
+  const target = await watch.target();
+  const bridge = await openBridge(target, new ReadableStream(), { name: 'echo', hello: { resumeAfter: 7 } });
+  const first = await bridge.readable.getReader().read();
+  assert.deepEqual(first.value, { type: 'run.started', data: { resumeAfter: 7, params: null } });
+  assert.match(bridge.instance, /^[0-9a-f]{32}$/);
+  assert.notEqual(bridge.instance, REALM_INSTANCE_FOR_TESTS, 'the thread is a realm of its own');
+  assert.equal(await pingWorker(target), bridge.instance);
+  assert.equal(await watch.check(), bridge.instance);
+});
+
+test('a restarted worker: the session reconnects, resends unacknowledged writes, drops replays', async (t) => {
+  // The first realm never answers writes 4 and up: they are in flight when it is stopped.
+  const w = threadWorker(t, { swallowFrom: 4 });
+  const statuses = [];
+  const session = new ViewSession({
+    worker: w.watch,
+    service: 'echo',
+    ackMatcher: ack,
+    stallMs: 200,
+    backoffInitialMs: 10,
+    params: { board: 'b1' },
+    onStatus: (s) => statuses.push(s.bridge),
+  });
+  t.after(() => session.close());
+  await session.opened;
+  const firstInstance = session.instance;
+  const reader = session.readable.getReader();
+  const writer = session.writable.getWriter();
+  const seen = [];
+  const started = await readUntil(reader, seen, (e) => e.type === 'run.started');
+  assert.deepEqual(started.data, { resumeAfter: null, params: { board: 'b1' } });
+  for (let n = 1; n <= 6; n++) await writer.write({ type: 'write', id: `w${n}`, seq: n, data: { n } });
+  await readUntil(reader, seen, (e) => e.seq === 3);
+  await delay(50);
+  assert.equal(session.unacknowledged, 3, 'w4..w6 held');
+
+  await w.restart({ replayFirst: true });
+  // Writes unanswered for stallMs make the session ping: a new instance answers.
+  const lost = await readUntil(reader, seen, (e) => e.type === 'link.error');
+  assert.equal(lost.data.reason, 'worker_lost');
+  assert.equal(lost.data.reconnect, true);
+  const again = await readUntil(reader, seen, (e) => e.type === 'run.started');
+  assert.deepEqual(again.data, { resumeAfter: 3, params: { board: 'b1' } }, 'the new run resumes after the last seq seen');
+  await readUntil(reader, seen, (e) => e.seq === 6);
+  assert.notEqual(session.instance, firstInstance);
+  const echoes = seen.filter((e) => e.type === 'echo');
+  assert.deepEqual(
+    echoes.map((e) => e.seq),
+    [1, 2, 3, 4, 5, 6],
+    'every write once, in order; the replay of 3 dropped',
+  );
+  await until(() => session.unacknowledged === 0, 2000, 'all acknowledged');
+  assert.deepEqual(statuses.slice(0, 4), ['connecting', 'open', 'reconnecting', 'open']);
+});
+
+test('a worker that does not answer pings is reported lost and replaced', async (t) => {
+  const { watch: real } = threadWorker(t, {});
+  // A worker gone for good (a crashed dedicated worker): pings go nowhere.
+  const stuck = { postMessage() {} };
+  let replaced = false;
+  const watch = new GuestWorker({
+    target: () => (replaced ? real.target() : stuck),
+    replace: () => (replaced = true),
+    pingIntervalMs: 0,
+    pingTimeoutMs: 100,
+  });
+  t.after(() => watch.close());
+  const reports = [];
+  watch.watch((instance) => reports.push(instance));
+  assert.equal(await watch.check(), undefined, 'no answer: lost');
+  assert.equal(replaced, true, 'the lost worker was replaced');
+  assert.match(String(await watch.check()), /^[0-9a-f]{32}$/, 'the replacement answers');
+  assert.equal(reports.length, 2);
+  assert.equal(reports[0], undefined);
+});
+
+test('periodic pings: at the interval, without being asked', async (t) => {
+  const { watch: real } = threadWorker(t, {});
+  const watch = new GuestWorker({ target: () => real.target(), pingIntervalMs: 50 });
+  t.after(() => watch.close());
+  const reports = [];
+  watch.watch((instance) => reports.push(instance));
+  await until(() => reports.length >= 3, 3000, 'three pings');
+  assert.equal(new Set(reports).size, 1, 'the same live instance each time');
+});
+
+test('a refused connection fails `opened` and ends the session with a fatal link.error', async (t) => {
+  const { watch } = threadWorker(t, {});
+  const session = new ViewSession({ worker: watch, service: 'nope' });
+  await assert.rejects(session.opened, /no guest service named nope/);
+  const reader = session.readable.getReader();
+  const { value } = await reader.read();
+  assert.equal(value.data.reason, 'service_refused');
+  assert.equal(value.data.fatal, true);
+  assert.equal((await reader.read()).done, true);
+  assert.equal(session.status.bridge, 'closed');
+});
+
+test('backpressure: a session holds at most maxPending writes for a worker that does not answer', async (t) => {
+  const w = threadWorker(t, { swallowFrom: 1 });
+  const session = new ViewSession({ worker: w.watch, service: 'echo', ackMatcher: ack, maxPending: 8, stallMs: 60_000 });
+  t.after(() => session.close());
+  await session.opened;
+  const writer = session.writable.getWriter();
+  let written = 0;
+  void (async () => {
+    for (let n = 1; n <= 100; n++) {
+      await writer.write({ type: 'write', id: `w${n}`, seq: n, data: { n } });
+      written = n;
+    }
+  })().catch(() => {});
+  await delay(200);
+  assert.ok(written <= 9, `writes stop at the limit: ${written}`);
+  assert.equal(session.unacknowledged, 8);
+});
