@@ -9,7 +9,9 @@
 import { serveGuestServices } from '../src/index.js';
 import { defineDemoServices } from './guest-services.js';
 
-const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+// The DOM lib the type check uses has no ServiceWorkerGlobalScope: name what is used here.
+const sw = /** @type {{location: Location, skipWaiting(): Promise<void>,
+  addEventListener(type: 'install', listener: () => void): void}} */ (/** @type {unknown} */ (self));
 const config = new URL(sw.location.href).searchParams;
 defineDemoServices(config);
 serveGuestServices({ gateway: sw.location.origin });

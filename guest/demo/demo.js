@@ -88,6 +88,8 @@ await startViewService(echoView, {
   onStatus: (status) => {
     showStatus('bridge-status', status.bridge);
     showStatus('link-status', status.links.echo ?? 'connecting');
+    // What the worker's link actually uses: 'auto' settles on stream or batch.
+    if (status.uploads.echo) $('upload-mode').textContent = `${status.uploads.echo} (asked: ${upload})`;
   },
   session: { ackMatcher: (event) => (event.type.startsWith('link.') ? undefined : event.id) },
 }).catch((error) => {

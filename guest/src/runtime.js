@@ -5,6 +5,7 @@
 import { acceptConnections, answerPings } from './bridge.js';
 import { GatewayLink, GuestIdentity } from './gateway-link.js';
 import { ViewSession } from './session.js';
+import { frame, unframe } from './frames.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./gateway-link.js').GatewayLinkOptions} GatewayLinkOptions */
@@ -173,9 +174,11 @@ export function serveGuestServices({ gateway, scope, services, linkOptions = {} 
       typeof hello?.resumeAfter === 'number' && Number.isSafeInteger(hello.resumeAfter) && hello.resumeAfter >= 0
         ? hello.resumeAfter
         : undefined;
-    return runService(
+    // Arrays or single events in (frames.js); arrays out when the window asks for them.
+    const events = input.pipeThrough(unframe());
+    const output = runService(
       service,
-      input,
+      events,
       (local, def, extra, onStatus) => {
         const name = `${service.name}-${local}-${run}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(-64);
         /** @type {GatewayLink | undefined} */
@@ -199,6 +202,7 @@ export function serveGuestServices({ gateway, scope, services, linkOptions = {} 
       },
       { resumeAfter, params },
     );
+    return /** @type {{frames?: unknown}} */ (info.hello)?.frames === 'batch' ? frame(output) : output;
   });
   return () => {
     stopConnections();

@@ -57,6 +57,8 @@ import { GuestWorker } from './worker-watch.js';
  */
 
 const MAX_NOTICES = 64;
+/** events per array sent to the worker */
+const MAX_FRAME = 64;
 
 /**
  * One conversation between a view and a guest service, surviving worker restarts.
@@ -96,6 +98,9 @@ export class ViewSession {
   #outbox = [];
   /** @type {Event[]} */
   #notices = [];
+  /** events of an array (frames.js) that came over a bridge and are not yet given to the view */
+  /** @type {Event[]} */
+  #inbox = [];
   #droppedNotices = 0;
   /** @type {number | undefined} */
   #lastSeq;
@@ -246,6 +251,17 @@ export class ViewSession {
         this.#droppedNotices = 0;
         return;
       }
+      // What arrived is delivered even if its bridge has died since: it is real, and the
+      // resume point (lastSeq) moves only as events are delivered.
+      const next = this.#inbox.shift();
+      if (next !== undefined) {
+        const event = this.#accept(next);
+        if (event) {
+          controller.enqueue(event);
+          return;
+        }
+        continue;
+      }
       if (this.#closed) {
         controller.close();
         return;
@@ -274,7 +290,15 @@ export class ViewSession {
         epoch.end('complete');
         continue;
       }
-      const event = this.#accept(read.result.value);
+      const chunk = /** @type {Event | Event[]} */ (read.result.value);
+      if (Array.isArray(chunk)) {
+        // This worker speaks frames: from now on the writes go to it in arrays too.
+        epoch.frames = true;
+        this.#wake();
+        this.#inbox.push(...chunk);
+        continue;
+      }
+      const event = this.#accept(chunk);
       if (event) {
         controller.enqueue(event);
         return;
@@ -330,7 +354,7 @@ export class ViewSession {
           name: this.#o.service,
           mode: this.#o.mode,
           timeoutMs: this.#o.connectTimeoutMs,
-          hello: { resumeAfter: this.#lastSeq, params: this.#o.params },
+          hello: { resumeAfter: this.#lastSeq, params: this.#o.params, frames: 'batch' },
         });
       } catch (error) {
         if (this.#closed) break;
@@ -389,10 +413,11 @@ export class ViewSession {
 
   /**
    * The stream the worker reads from over one bridge: the held writes not yet sent over it,
-   * in order, one per pull, so it takes them only as fast as the worker reads.
+   * in order, an array of them (or one, see frames.js) per pull, so it takes them only as
+   * fast as the worker reads.
    *
    * @param {Epoch} epoch
-   * @returns {ReadableStream<Event>}
+   * @returns {ReadableStream<Event | Event[]>}
    */
   #upstream(epoch) {
     return new ReadableStream(
@@ -400,13 +425,22 @@ export class ViewSession {
         pull: async (controller) => {
           for (;;) {
             if (epoch.outcome || this.#closed) return;
-            const held = this.#outbox.find((h) => !h.sent);
-            if (held) {
-              held.sent = true;
+            // One array of everything not yet sent over this bridge (frames.js), or one event
+            // while the worker has not shown it reads arrays.
+            const max = epoch.frames ? MAX_FRAME : 1;
+            /** @type {Event[]} */
+            const batch = [];
+            for (const h of this.#outbox) {
+              if (h.sent) continue;
+              h.sent = true;
+              batch.push(h.event);
+              if (batch.length >= max) break;
+            }
+            if (batch.length > 0) {
               // Without an id it cannot be acknowledged, so it is not held once sent.
-              if (held.id === undefined) this.#outbox.splice(this.#outbox.indexOf(held), 1);
+              this.#outbox = this.#outbox.filter((h) => !h.sent || h.id !== undefined);
               this.#lastActivity = Date.now();
-              controller.enqueue(held.event);
+              controller.enqueue(/** @type {any} */ (epoch.frames ? batch : batch[0]));
               this.#wake();
               return;
             }
@@ -528,6 +562,8 @@ class Epoch {
   reader;
   /** @type {string | undefined} */
   instance;
+  /** the worker sent an array: it reads arrays too (frames.js) */
+  frames = false;
   /** @type {{kind: EpochEnd, reason?: unknown} | undefined} */
   outcome;
   /** @type {Promise<{result: ReadableStreamReadResult<Event>} | {error: unknown}> | undefined} */

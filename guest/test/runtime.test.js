@@ -104,17 +104,17 @@ test('a link declared with resume: true opens with the window\'s resumeAfter; ct
     { links: { board: { service: 'boards', resume: true } } },
   );
   serveGuestServices({ gateway: peer.url, scope: worker, services: [feed], linkOptions: { fetch, uploadMode: 'stream' } });
-  const { ViewSession } = await import('../src/index.js');
-  const session = new ViewSession({ worker: window, service: 'feed', params: { board: 'b7' } });
-  // Pretend the window saw up to seq 41 before its worker was replaced.
-  const hello = /** @type {any} */ (session);
-  void hello;
-  await session.opened;
-  await until(() => peer.pairMatching('boards', /^feed-board-/), 3000, 'the link');
-  const pair = peer.pairMatching('boards', /^feed-board-/);
+  // As a window does after its worker was replaced: it saw up to seq 41.
+  const { openBridge } = await import('../src/bridge.js');
+  const bridge = await openBridge(window, new ReadableStream(), {
+    name: 'feed',
+    mode: 'port',
+    hello: { resumeAfter: 41, params: { board: 'b7' } },
+  });
+  await until(() => peer.pairMatching('boards', /^feed-board-/)?.afters.length, 3000, 'the download');
   assert.deepEqual(seenParams, { board: 'b7' });
-  assert.deepEqual(pair.afters, [''], 'a first run does not resume');
-  await session.close();
+  assert.deepEqual(peer.pairMatching('boards', /^feed-board-/).afters, ['41'], 'the link resumes after 41');
+  await bridge.readable.cancel('done');
 });
 
 test('a service may return a TransformStream; its output is supervised', async () => {

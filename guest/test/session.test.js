@@ -101,7 +101,8 @@ test('a restarted worker: the session reconnects, resends unacknowledged writes,
 });
 
 test('a worker that does not answer pings is reported lost and replaced', async (t) => {
-  const { watch: real } = threadWorker(t, {});
+  const { watch: real } = threadWorker(t, {}, { pingTimeoutMs: 5000 });
+  await real.check(); // the thread is up
   // A worker gone for good (a crashed dedicated worker): pings go nowhere.
   const stuck = { postMessage() {} };
   let replaced = false;

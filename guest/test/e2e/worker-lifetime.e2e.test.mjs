@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHostSide } from './support/servers.mjs';
 import { runPlainChromium } from './support/browser.mjs';
+import { gatewayMetrics, metric } from './support/probe.mjs';
 
 /** @type {Awaited<ReturnType<typeof startHostSide>>} */
 let host;
@@ -41,8 +42,12 @@ async function runProbe(query, timeoutMs) {
   let resolve = () => {};
   const result = new Promise((r) => (resolve = r));
   const browser = runPlainChromium(url, (kind, value) => {
-    if (kind !== 'EP-RESULT') log.push(`${kind} ${JSON.stringify(value)}`);
-    else resolve(value);
+    if (kind !== 'EP-RESULT') return void log.push(`${kind} ${JSON.stringify(value)}`);
+    // The guest links the gateway holds while this page is still open.
+    gatewayMetrics(host.origin).then(
+      (text) => resolve({ ...(/** @type {any} */ (value)), guestLinks: metric(text, 'eventpaths_links_active', ['side="guest"']) }),
+      (error) => resolve({ ...(/** @type {any} */ (value)), guestLinks: String(error) }),
+    );
   });
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
@@ -65,7 +70,8 @@ test('a service worker stopped by the browser comes back and resumes: nothing lo
   const common = { until: '42000', every: '100', stall: '3000' };
   const [starved, kept] = await Promise.all([
     runProbe({ ...common, tab: 'starved', ping: '60000' }, 90_000),
-    runProbe({ ...common, tab: 'kept', ping: '10000' }, 90_000),
+    // Goes on a little longer, so it is still connected when the starved one reports.
+    runProbe({ ...common, tab: 'kept', ping: '10000', until: '46000' }, 90_000),
   ]);
 
   {
@@ -88,6 +94,9 @@ test('a service worker stopped by the browser comes back and resumes: nothing lo
     assert.equal(lost.length, 1, `the view was told, once: ${JSON.stringify(result.errors)}`);
     assert.equal(lost[0].reconnect, true);
     assert.ok(result.longestGap.ms < 12_000, `recovered within the stall check and a reconnect: ${result.longestGap.ms} ms`);
+    // The stopped worker's fetches went with it, and the gateway let go of its link: what it
+    // holds is this page's new link and the kept-alive page's.
+    assert.equal(result.guestLinks, 2, 'the gateway holds no link of the stopped worker');
     console.log(
       `# starved: ${result.sent} events, worker stopped ${stoppedAfter} ms after its last message, ` +
         `no echoes for ${result.longestGap.ms} ms, then resumed on a new instance`,

@@ -11,7 +11,7 @@ async function run() {
   const link = `plain-${Math.random().toString(36).slice(2, 8)}`;
   const encoder = new TextEncoder();
   /** @type {ReadableStreamDefaultController<Uint8Array>} */
-  let up;
+  let up = /** @type {any} */ (undefined);
   const body = new ReadableStream({ start: (c) => void (up = c) });
   // The upload first: the gateway pairs the download with it. Its response comes only
   // once its body ends (fetch is half duplex), so it is not awaited here.

@@ -6,13 +6,16 @@
 //   plain Chromium reports through its console log on stderr (--enable-logging=stderr).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  throw new Error(`no Chromium at ${CHROMIUM}: install it (bash .ci/install-debian-deps.sh) or set CHROMIUM`);
+}
 
 // --ignore-certificate-errors: a service worker registers on the dev certificate only with
 // it (Playwright's ignoreHTTPSErrors is not enough). --disable-quic: h2 over TCP, the path
@@ -66,7 +69,21 @@ export function runPlainChromium(url, onReport) {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
-  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  // If this Node process ends first (a test timed out), the browser must not outlive it.
+  const orphaned = () => {
+    try {
+      process.kill(-(/** @type {number} */ (child.pid)), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', orphaned);
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code) => {
+      process.removeListener('exit', orphaned);
+      resolve(code);
+    }),
+  );
   // Console lines look like: [pid:tid:time:INFO:CONSOLE:83] "EP-RESULT {...}", source: ... (83)
   const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stderr) });
   lines.on('line', (line) => {

@@ -67,14 +67,14 @@ export function assertExactlyOnce(state) {
 }
 
 /**
- * Counts of the gateway's guest requests by route, from its Prometheus metrics.
+ * The gateway's Prometheus metrics, as text.
  *
  * @param {string} origin
- * @returns {Promise<{up: number, down: number, batch: number}>}
+ * @returns {Promise<string>}
  */
-export async function gatewayRequests(origin) {
+export async function gatewayMetrics(origin) {
   const { default: https } = await import('node:https');
-  const text = await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     https
       .get(`${origin}/q/metrics`, { rejectUnauthorized: false }, (res) => {
         let body = '';
@@ -84,14 +84,33 @@ export async function gatewayRequests(origin) {
       })
       .on('error', reject);
   });
-  const count = (/** @type {string} */ kind) => {
-    let n = 0;
-    for (const line of String(text).split('\n')) {
-      if (line.startsWith('http_server_requests_seconds_count{') && line.includes(`uri="/g/{service}/{link}/${kind}"`)) {
-        n += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return n;
-  };
+}
+
+/**
+ * Sums the samples of metric `name` whose labels include every `must` string.
+ *
+ * @param {string} text
+ * @param {string} name
+ * @param {string[]} must e.g. ['side="guest"']
+ */
+export function metric(text, name, must = []) {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) || !must.every((m) => line.includes(m))) continue;
+    n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
+/**
+ * Counts of the gateway's guest requests by route, from its metrics.
+ *
+ * @param {string} origin
+ * @returns {Promise<{up: number, down: number, batch: number}>}
+ */
+export async function gatewayRequests(origin) {
+  const text = await gatewayMetrics(origin);
+  const count = (/** @type {string} */ kind) =>
+    metric(text, 'http_server_requests_seconds_count', [`uri="/g/{service}/{link}/${kind}"`]);
   return { up: count('up'), down: count('down'), batch: count('batch') };
 }

@@ -47,6 +47,15 @@ export function checkJars() {
   }
 }
 
+/** Java processes running now: killed if this Node process ends first (a test timed out, Ctrl-C). */
+const running = new Set();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+}
+
 /**
  * One Java process that can be stopped and started again with the same arguments.
  */
@@ -79,9 +88,11 @@ class JavaProcess {
       stdio: ['ignore', log, log],
     });
     this.child = child;
+    running.add(child);
     let exited = false;
     child.once('exit', () => {
       exited = true;
+      running.delete(child);
       if (this.child === child) this.child = undefined;
     });
     const deadline = Date.now() + timeoutMs;

@@ -105,6 +105,11 @@ public final class LinkClient implements AutoCloseable {
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
         .setHttp2MultiplexingLimit(-1) // as many links per connection as the server allows
         .setInitialSettings(new Http2Settings().setInitialWindowSize(64 * 1024))
+        // Known limit: a stalled link keeps its unread bytes (up to its 64 KiB stream window)
+        // counted against the connection's 64 KiB window, so it can hold back the other links
+        // on that connection. Raising the connection window here (tried: 8 MiB) let a paused
+        // upload's writer run on to ~8 MB instead of stopping, so it stays at the default
+        // until that is understood; see core/README.md.
         .setDefaultHost(t.url().getHost())
         .setDefaultPort(t.url().getPort() > 0 ? t.url().getPort() : tls ? 443 : 80)
         .setConnectTimeout(5_000)

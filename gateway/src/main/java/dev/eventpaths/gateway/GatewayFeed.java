@@ -68,14 +68,20 @@ public class GatewayFeed {
       return;
     }
     Map<String, Object> data = describe(pair, params);
-    open.put(pair, data);
-    emit(new Event("guest.link.opened", null, 0, Json.of(data)));
+    // The map and the feed change together, under one lock, re-sends included: otherwise a
+    // close could overtake a re-sent open and leave a ghost viewer.
+    synchronized (open) {
+      open.put(pair, data);
+      emit(new Event("guest.link.opened", null, 0, Json.of(data)));
+    }
   }
 
   void closed(GuestPair pair) {
-    Map<String, Object> data = open.remove(pair);
-    if (data != null) {
-      emit(new Event("guest.link.closed", null, 0, Json.of(data)));
+    synchronized (open) {
+      Map<String, Object> data = open.remove(pair);
+      if (data != null) {
+        emit(new Event("guest.link.closed", null, 0, Json.of(data)));
+      }
     }
   }
 
@@ -102,8 +108,10 @@ public class GatewayFeed {
     }
     Multi<Event> out = Multi.createFrom().<Event>emitter(em -> {
       // State first: every link open now, then live changes.
-      emitter = em;
-      open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, Json.of(d))));
+      synchronized (open) {
+        emitter = em;
+        open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, Json.of(d))));
+      }
     }).onOverflow().buffer(BUFFER);
     links.open(LinkRequest.to(target.get(), service).param("gateway", instance), out)
         .subscribe().with(

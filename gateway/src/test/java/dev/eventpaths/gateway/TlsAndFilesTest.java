@@ -47,6 +47,16 @@ class TlsAndFilesTest {
   }
 
   @Test
+  void theSystemStatsReadEveryHostServicesOwnMetrics() {
+    given().relaxedHTTPSValidation().when().get("https://localhost:" + sslPort() + "/system/stats")
+        .then().statusCode(200)
+        .body("services.echo.up", org.hamcrest.Matchers.equalTo(true))
+        .body("services.echo.links", org.hamcrest.Matchers.notNullValue())
+        .body("gateway.guestLinks", org.hamcrest.Matchers.notNullValue())
+        .body("services.internal.up", org.hamcrest.Matchers.equalTo(true));
+  }
+
+  @Test
   void aRenewedCertificateIsServedWithoutARestart() throws Exception {
     BigInteger before = servedSerial();
     Path fresh = Files.createTempDirectory("renewed-");

@@ -46,8 +46,8 @@ class SlowGuestTest {
    * that connection. Needs a fix in core (connection window sized for the streams it carries);
    * reported to the lead.
    */
+  @Disabled("known limit (core/README.md): a paused link holds the shared connection's 64 KiB window")
   @Test
-  @Disabled("core: a paused link holds the shared HTTP/2 connection window and stalls every link on the connection")
   void aStalledLinkDoesNotHoldBackAnotherLinkOnTheSameConnection() {
     try (LinkClient client = Guests.client(vertx)) {
       run(client, client);

@@ -254,19 +254,33 @@ public class CommandLog {
    */
   public Multi<Event> follow(long after) {
     AtomicLong cursor = new AtomicLong(after);
-    return Multi.createBy().repeating()
-        .completionStage(() -> awaitHead(cursor.get()).thenApplyAsync(v -> page(cursor), readers))
+    long headAtStart = head;
+    java.util.concurrent.atomic.AtomicBoolean live = new java.util.concurrent.atomic.AtomicBoolean(after >= headAtStart);
+    Multi<Event> pages = Multi.createBy().repeating()
+        .completionStage(() -> awaitHead(cursor.get()).thenApplyAsync(v -> page(cursor, headAtStart, live), readers))
         .indefinitely()
         .onItem().transformToIterable(list -> list);
+    // A follower already at the head hears so at once: the catch-up is over.
+    return after >= headAtStart ? Multi.createBy().concatenating().streams(Multi.createFrom().item(liveEvent(headAtStart)), pages)
+        : pages;
   }
 
-  private List<Event> page(AtomicLong cursor) {
+  /** {@code log.live}: the catch-up has reached the head as it was when the follower came. */
+  private static Event liveEvent(long headNow) {
+    return new Event("log.live", null, 0, Json.of(Map.of("head", headNow)));
+  }
+
+  private List<Event> page(AtomicLong cursor, long catchUpTo, java.util.concurrent.atomic.AtomicBoolean live) {
     try {
       List<LogStore.Entry> entries = store.read(cursor.get(), 512);
-      List<Event> out = new ArrayList<>(entries.size());
+      List<Event> out = new ArrayList<>(entries.size() + 1);
       for (LogStore.Entry e : entries) {
         out.add(toEvent(e));
         cursor.set(e.seq());
+      }
+      if (!live.get() && cursor.get() >= catchUpTo) {
+        live.set(true);
+        out.add(liveEvent(cursor.get()));
       }
       return out;
     } catch (Exception e) {

@@ -64,9 +64,10 @@ class CommandsTest {
     long head = log.head();
     AssertSubscriber<Event> s = client.open(LinkRequest.to("tasks", "log").after(after), Multi.createFrom().nothing())
         .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
-    s.awaitItems((int) (head - after) + 1, Duration.ofSeconds(20));
+    s.awaitItems((int) (head - after) + 2, Duration.ofSeconds(20)); // + link.ready and log.live
     s.cancel();
-    return s.getItems().stream().filter(e -> !e.isControl() && board.equals(e.data().tree().get("board").asText())).toList();
+    return s.getItems().stream().filter(e -> e.type().startsWith("task.") && board.equals(e.data().tree().get("board").asText()))
+        .toList();
   }
 
   @Test
@@ -159,11 +160,12 @@ class CommandsTest {
     long head = log.head();
     AssertSubscriber<Event> follower = client.open(LinkRequest.to("tasks", "log").after(head - 1), Multi.createFrom().nothing())
         .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
-    follower.awaitItems(2, Duration.ofSeconds(10));
-    assertEquals(head, follower.getItems().get(1).seq(), "catch-up from after=");
-    send(List.of(command("task.add", "l2-" + board, board, "t2", "title", "two")));
     follower.awaitItems(3, Duration.ofSeconds(10));
-    assertEquals("t2", follower.getItems().get(2).data().tree().get("task").asText(), "then live");
+    assertEquals(head, follower.getItems().get(1).seq(), "catch-up from after=");
+    assertEquals("log.live", follower.getItems().get(2).type(), "the end of the catch-up is marked");
+    send(List.of(command("task.add", "l2-" + board, board, "t2", "title", "two")));
+    follower.awaitItems(4, Duration.ofSeconds(10));
+    assertEquals("t2", follower.getItems().get(3).data().tree().get("task").asText(), "then live");
     follower.cancel();
   }
 }
