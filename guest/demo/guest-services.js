@@ -26,6 +26,8 @@ export function defineDemoServices(config) {
     'echo',
     (input, ctx) => {
       const link = ctx.link('echo');
+      // A failed pipe needs no handling here: the link reports what broke as link.error
+      // events on link.readable, which is this service's output, so the view sees them.
       input.pipeTo(link.writable).catch(() => {});
       return link.readable;
     },

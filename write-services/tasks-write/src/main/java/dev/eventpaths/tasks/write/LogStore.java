@@ -15,7 +15,17 @@ interface LogStore extends AutoCloseable {
   long head() throws Exception;
 
   /** Feeds every entry, in order, to {@code sink} (at start, to rebuild state). */
-  void replay(Consumer<Entry> sink) throws Exception;
+  default void replay(Consumer<Entry> sink) throws Exception {
+    long after = 0;
+    while (true) {
+      List<Entry> page = read(after, 10_000);
+      if (page.isEmpty()) {
+        return;
+      }
+      page.forEach(sink);
+      after = page.get(page.size() - 1).seq();
+    }
+  }
 
   /**
    * Runs one write transaction, durably: first {@code catchUp} gets every entry after

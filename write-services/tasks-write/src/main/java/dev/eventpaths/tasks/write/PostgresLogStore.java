@@ -65,19 +65,6 @@ final class PostgresLogStore implements LogStore {
   }
 
   @Override
-  public void replay(Consumer<Entry> sink) throws Exception {
-    long after = 0;
-    while (true) {
-      List<Entry> page = read(after, 10_000);
-      if (page.isEmpty()) {
-        return;
-      }
-      page.forEach(sink);
-      after = page.get(page.size() - 1).seq();
-    }
-  }
-
-  @Override
   public long write(long knownHead, Consumer<Entry> catchUp, Supplier<List<Change>> decide) throws Exception {
     try {
       try (PreparedStatement lock = writer.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {

@@ -67,19 +67,6 @@ final class SqliteLogStore implements LogStore {
   }
 
   @Override
-  public void replay(Consumer<Entry> sink) throws Exception {
-    long after = 0;
-    while (true) {
-      List<Entry> page = read(after, 10_000);
-      if (page.isEmpty()) {
-        return;
-      }
-      page.forEach(sink);
-      after = page.get(page.size() - 1).seq();
-    }
-  }
-
-  @Override
   public long write(long knownHead, Consumer<Entry> catchUp, java.util.function.Supplier<List<Change>> decide)
       throws Exception {
     // One process writes this file: there is nothing to catch up on.
