@@ -234,8 +234,11 @@ final class GuestLoad implements AutoCloseable {
     });
   }
 
-  /** What one measuring window saw. */
-  record Window(double seconds, long echoed, long[] roundTripNanos, long skipped) {
+  /**
+   * What one measuring window saw. {@code starved}: links that had events in flight through the
+   * whole window and got no answer in it.
+   */
+  record Window(double seconds, long echoed, long[] roundTripNanos, long skipped, int starved) {
     double perSecond() {
       return echoed / seconds;
     }
@@ -266,7 +269,11 @@ final class GuestLoad implements AutoCloseable {
     long[] after = snapshot();
     List<long[]> parts = onEach(c -> Arrays.copyOf(c.samples, c.sampleCount));
     long[] all = parts.stream().flatMapToLong(Arrays::stream).sorted().toArray();
-    return new Window((t1 - t0) / 1e9, after[0] - before[0], all, after[1] - before[1]);
+    int starved = onEach(c -> (int) c.pairs.stream()
+        .filter(p -> p.sent > p.received && p.lastAnswer < t0 && p.sentAt[(int) ((BenchEvents.SEQ_BASE + p.received + 1)
+            & (RING - 1))] < t0)
+        .count()).stream().mapToInt(Integer::intValue).sum();
+    return new Window((t1 - t0) / 1e9, after[0] - before[0], all, after[1] - before[1], starved);
   }
 
   /** [echoed, skipped] over all connections so far. */
@@ -412,6 +419,7 @@ final class GuestLoad implements AutoCloseable {
     long sent;
     long received;
     long misordered;
+    long lastAnswer;
     byte[] carry = new byte[512];
     int carryLength;
     boolean drainSet;
@@ -583,6 +591,7 @@ final class GuestLoad implements AutoCloseable {
           seq = seq * 10 + (buf.getByte(at + SEQ_AT + d) - '0');
         }
         received++;
+        lastAnswer = now;
         if (seq != BenchEvents.SEQ_BASE + received) {
           misordered++;
         }
