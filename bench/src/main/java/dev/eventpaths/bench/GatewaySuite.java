@@ -39,7 +39,7 @@ final class GatewaySuite {
           Integer.getInteger("bench.gateway.linksPerGuest", 10),
           Integer.getInteger("bench.gateway.window", 8),
           Integer.getInteger("bench.gateway.pacedCap", 64),
-          Double.parseDouble(System.getProperty("bench.gateway.warmupSeconds", "8")),
+          Double.parseDouble(System.getProperty("bench.gateway.warmupSeconds", "10")),
           Double.parseDouble(System.getProperty("bench.gateway.maxWarmupSeconds", "30")),
           Double.parseDouble(System.getProperty("bench.gateway.seconds", "10")),
           List.of(System.getProperty("bench.gateway.peers", "gateway,node").split(",")));
@@ -63,6 +63,7 @@ final class GatewaySuite {
     double openSeconds = Double.NaN;
     double warmupSeconds = Double.NaN;
     GuestLoad.Window peak;
+    GuestLoad.Drained warmupDrained;
     GuestLoad.Drained peakDrained;
     Cpu peakCpu;
     Cpu pacedCpu;
@@ -80,14 +81,14 @@ final class GatewaySuite {
       this.peer = peer;
     }
 
+    /** The last stop's counts: they are cumulative over the pairs' life. */
+    GuestLoad.Drained drained() {
+      return pacedDrained != null ? pacedDrained : peakDrained != null ? peakDrained : warmupDrained;
+    }
+
     long lost() {
-      long l = 0;
-      for (GuestLoad.Drained d : new GuestLoad.Drained[] {peakDrained, pacedDrained}) {
-        if (d != null) {
-          l += d.lost() + d.misordered();
-        }
-      }
-      return l;
+      GuestLoad.Drained d = drained();
+      return d == null ? 0 : d.lost() + d.misordered();
     }
   }
 
@@ -190,12 +191,18 @@ final class GatewaySuite {
       Bench.log("  %-16s %,d pairs open in %.2f s", name, s.pairs(), f.openSeconds);
       g.load(s.window());
       f.warmupSeconds = warmUp(g, s, name);
+      // Stop and drain between the warm-up and the measured load, so that no link goes without
+      // an answer for longer than one phase (the link idle timeout is 45 s; see README).
+      f.warmupDrained = g.stop(Duration.ofSeconds(30));
+      logDrained(name, "warm-up", f.warmupDrained);
+      g.load(s.window());
+      Thread.sleep(2000); // ramp: every link's first window in flight, out of the figures
       Cpu.Start c0 = Cpu.start(cpu);
       f.peak = g.measure(s.seconds());
       f.peakCpu = c0.stop(f.peak.echoed());
       f.peakDrained = g.stop(Duration.ofSeconds(30));
-      Bench.log("  %-16s peak %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms (%s)", name, f.peak.perSecond(),
-          f.peak.roundTripMillis(0.5), f.peak.roundTripMillis(0.99), f.peakCpu);
+      Bench.log("  %-16s peak %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms, %d links starved (%s)", name,
+          f.peak.perSecond(), f.peak.roundTripMillis(0.5), f.peak.roundTripMillis(0.99), f.peak.starved(), f.peakCpu);
       logDrained(name, "peak", f.peakDrained);
 
       f.pacedTarget = f.peak.perSecond() / 2;
@@ -206,8 +213,8 @@ final class GatewaySuite {
       f.pacedCpu = c0.stop(f.paced.echoed());
       f.pacedDrained = g.stop(Duration.ofSeconds(30));
       Bench.log("  %-16s paced at %,.0f events/s: %,10.0f events/s, round trip p50 %.2f ms, p99 %.2f ms, %,d slots "
-          + "skipped (%s)", name, f.pacedTarget, f.paced.perSecond(), f.paced.roundTripMillis(0.5),
-          f.paced.roundTripMillis(0.99), f.paced.skipped(), f.pacedCpu);
+          + "skipped, %d links starved (%s)", name, f.pacedTarget, f.paced.perSecond(), f.paced.roundTripMillis(0.5),
+          f.paced.roundTripMillis(0.99), f.paced.skipped(), f.paced.starved(), f.pacedCpu);
       logDrained(name, "paced", f.pacedDrained);
       g.closeAll(Duration.ofSeconds(30));
 
@@ -425,8 +432,9 @@ final class GatewaySuite {
             + "%d links per guest), 200-byte events echoed. **gateway + echo**: the packaged gateway, a host link per "
             + "pair to the packaged echo app (h2c, loopback). **Node http2 relay**: `bench/node-relay/relay.mjs` "
             + "(Node %s, built-in `http2`), the same pairing, each upload piped into its download. One client for "
-            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight, warm-up of %s s (at least "
-            + "%.0f s, then until the rate stops rising), %.0f s measured. Half peak: each peer paced at half its own peak, one event per write, %.0f s measured.%n%n",
+            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight; a warm-up of %s s (at least "
+            + "%.0f s, then until the rate stops rising), a stop until every event is back, 2 s of load again, then "
+            + "%.0f s measured. Half peak: each peer paced at half its own peak, one event per write, %.0f s measured.%n%n",
         s.pairs(), 2 * s.pairs(), s.connections(), s.perGuest(), nodeVersion.isEmpty() ? "-" : nodeVersion, s.window(),
         warmups(figures), s.warmupSeconds(), s.seconds(), s.seconds()));
     b.append(String.format(Locale.ROOT, "| %,d guest links, 200-byte events | gateway + echo | Node http2 relay "
@@ -436,10 +444,13 @@ final class GatewaySuite {
     double nPeak = nd == null || nd.peak == null ? Double.NaN : nd.peak.perSecond();
     row(b, "echo at peak, events/s", gPeak, nPeak, "%,.0f",
         goal(gPeak >= 1.5 * nPeak, gPeak, nPeak, "at least 1.5x Node's"));
+    row(b, String.format(Locale.ROOT, "links starved at peak (no answer in the whole window, of %,d)", s.pairs()),
+        starved(gw, true), starved(nd, true), "%,.0f", "");
     row(b, "round trip p50 at peak, ms", rt(gw, true, 0.5), rt(nd, true, 0.5), "%.2f", "");
     row(b, "round trip p99 at peak, ms", rt(gw, true, 0.99), rt(nd, true, 0.99), "%.2f", "");
     row(b, "paced at half peak, events/s", gw == null || gw.paced == null ? Double.NaN : gw.paced.perSecond(),
         nd == null || nd.paced == null ? Double.NaN : nd.paced.perSecond(), "%,.0f", "");
+    row(b, "links starved at half peak", starved(gw, false), starved(nd, false), "%,.0f", "");
     row(b, "round trip p50 at half peak, ms", rt(gw, false, 0.5), rt(nd, false, 0.5), "%.2f", "");
     double gP99 = rt(gw, false, 0.99);
     row(b, "round trip p99 at half peak, ms", gP99, rt(nd, false, 0.99), "%.2f",
@@ -472,11 +483,10 @@ final class GatewaySuite {
         b.append(String.format(Locale.ROOT, "- %s, half peak: paced at %,.0f events/s, %,d slots skipped (a link "
             + "already had %d events in flight)%n", n, f.pacedTarget, f.paced.skipped(), s.pacedCap()));
       }
-      for (GuestLoad.Drained d : new GuestLoad.Drained[] {f.peakDrained, f.pacedDrained}) {
-        if (d != null && (d.lost() != 0 || d.misordered() != 0)) {
-          b.append(String.format(Locale.ROOT, "- **%s: %,d of %,d events never came back, %,d out of order**%n", n,
-              d.lost(), d.sent(), d.misordered()));
-        }
+      GuestLoad.Drained d = f.drained();
+      if (d != null && (d.lost() != 0 || d.misordered() != 0)) {
+        b.append(String.format(Locale.ROOT, "- **%s: %,d of %,d events never came back, %,d out of order**%n", n,
+            d.lost(), d.sent(), d.misordered()));
       }
       if (!f.errors.isEmpty()) {
         b.append(String.format(Locale.ROOT, "- %s: %d stream errors, first: `%s`%n", n, f.errors.size(),
@@ -509,6 +519,11 @@ final class GatewaySuite {
 
   private static void textRow(StringBuilder b, String label, String g, String n) {
     b.append("| ").append(label).append(" | ").append(g).append(" | ").append(n).append(" | - |  |\n");
+  }
+
+  private static double starved(Figures f, boolean peak) {
+    GuestLoad.Window w = f == null ? null : peak ? f.peak : f.paced;
+    return w == null ? Double.NaN : w.starved();
   }
 
   private static double rt(Figures f, boolean peak, double q) {

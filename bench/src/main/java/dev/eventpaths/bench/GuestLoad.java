@@ -94,9 +94,6 @@ final class GuestLoad implements AutoCloseable {
           // bottleneck when it writes one event per write.
           .setSslEngineOptions(new JdkSSLEngineOptions().setPooledHeapBuffers(true))
           .setDefaultHost("127.0.0.1").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection)
-          .setHttp2ConnectionWindowSize(Integer.getInteger("bench.gateway.clientConnectionWindow", 65535))
-          .setInitialSettings(new io.vertx.core.http.Http2Settings().setInitialWindowSize(
-              Integer.getInteger("bench.gateway.clientStreamWindow", 65535)))
           .setConnectTimeout(10_000), new PoolOptions().setHttp2MaxSize(1));
       conns.add(new Conn(i, http, ctx.get(10, TimeUnit.SECONDS)));
     }
@@ -281,18 +278,6 @@ final class GuestLoad implements AutoCloseable {
             & (RING - 1))] < t0)
         .count()).stream().mapToInt(Integer::intValue).toArray();
     return new Window((t1 - t0) / 1e9, after[0] - before[0], all, after[1] - before[1], starved);
-  }
-
-  /** DEBUG: link indices with no answer for the last {@code nanos}. */
-  List<Integer> quiet(long nanos) throws Exception {
-    long now = System.nanoTime();
-    List<Integer> out = new ArrayList<>();
-    for (List<Integer> l : onEach(c -> c.pairs.stream().filter(p -> p.sent > p.received && now - p.lastAnswer > nanos)
-        .map(p -> Integer.parseInt(p.link.substring(1))).toList())) {
-      out.addAll(l);
-    }
-    java.util.Collections.sort(out);
-    return out;
   }
 
   /** [echoed, skipped] over all connections so far. */
