@@ -59,7 +59,6 @@ final class GuestLoad implements AutoCloseable {
 
   private final String name;
   private final int port;
-  private final Path caCert;
   private final Vertx vertx;
   private final List<Conn> conns = new ArrayList<>();
   private final java.net.http.HttpClient jdk;
@@ -75,7 +74,6 @@ final class GuestLoad implements AutoCloseable {
   GuestLoad(String name, int port, Path caCert, int connections, int streamsPerConnection) throws Exception {
     this.name = name;
     this.port = port;
-    this.caCert = caCert;
     this.vertx = Vertx.vertx();
     this.jdk = jdkClient(caCert);
     for (int i = 0; i < connections; i++) {
@@ -95,7 +93,7 @@ final class GuestLoad implements AutoCloseable {
           .setSslEngineOptions(new JdkSSLEngineOptions().setPooledHeapBuffers(true))
           .setDefaultHost("127.0.0.1").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection)
           .setConnectTimeout(10_000), new PoolOptions().setHttp2MaxSize(1));
-      conns.add(new Conn(i, http, ctx.get(10, TimeUnit.SECONDS)));
+      conns.add(new Conn(http, ctx.get(10, TimeUnit.SECONDS)));
     }
   }
 
@@ -165,10 +163,6 @@ final class GuestLoad implements AutoCloseable {
         }
       }
     }
-  }
-
-  int openPairs() {
-    return pairs.size();
   }
 
   /** Ends every upload and waits until every download has ended. */
@@ -359,7 +353,6 @@ final class GuestLoad implements AutoCloseable {
 
   /** One client connection and the pairs on it; touched on {@link #ctx} only. */
   private final class Conn {
-    final int index;
     final HttpClient http;
     final Context ctx;
     final List<Pair> pairs = new ArrayList<>();
@@ -372,8 +365,7 @@ final class GuestLoad implements AutoCloseable {
     long pacedSlots;
     int next;
 
-    Conn(int index, HttpClient http, Context ctx) {
-      this.index = index;
+    Conn(HttpClient http, Context ctx) {
       this.http = http;
       this.ctx = ctx;
     }
