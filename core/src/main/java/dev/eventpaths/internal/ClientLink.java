@@ -219,10 +219,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
 
   @Override
   public void read(int events, int bytes) {
-    if (events > 0) {
-      meters.eventsIn.increment(events);
-    }
-    meters.bytesIn.increment(bytes);
+    meters.read(events, bytes);
   }
 
   @Override
@@ -263,8 +260,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
 
   @Override
   public void wrote(int events, int bytes) {
-    meters.eventsOut.increment(events);
-    meters.bytesOut.increment(bytes);
+    meters.wrote(events, bytes);
   }
 
   @Override

@@ -86,5 +86,19 @@ public final class LinkMetrics {
     public void paused(long nanos) {
       paused.record(nanos, TimeUnit.NANOSECONDS);
     }
+
+    /** A chunk read from the network: {@code events} decoded from {@code bytes}. */
+    public void read(int events, int bytes) {
+      if (events > 0) {
+        eventsIn.increment(events);
+      }
+      bytesIn.increment(bytes);
+    }
+
+    /** A buffer written to the network. */
+    public void wrote(int events, int bytes) {
+      eventsOut.increment(events);
+      bytesOut.increment(bytes);
+    }
   }
 }

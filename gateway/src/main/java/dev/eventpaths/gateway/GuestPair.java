@@ -242,10 +242,7 @@ final class GuestPair {
 
     @Override
     public void read(int events, int bytes) {
-      if (events > 0) {
-        meters.eventsIn.increment(events);
-      }
-      meters.bytesIn.increment(bytes);
+      meters.read(events, bytes);
     }
 
     @Override
@@ -274,8 +271,7 @@ final class GuestPair {
 
     @Override
     public void wrote(int events, int bytes) {
-      meters.eventsOut.increment(events);
-      meters.bytesOut.increment(bytes);
+      meters.wrote(events, bytes);
     }
 
     @Override
