@@ -1,0 +1,299 @@
+// The write side's outbox: every command the window gives the write service is stored
+// (IndexedDB in the browser, see outbox-idb.js) before it is sent to tasks-write, and leaves
+// the store only when tasks-write settles it: an `ack` (durable in the log) or a
+// `command.rejected` (final). Whatever is still stored when the link to tasks-write is
+// opened again, or when a new worker starts, is sent again in the order it was stored.
+// tasks-write applies a command id once, so a command sent twice is applied once: a change
+// made while disconnected, or while the worker was being restarted, is applied exactly once.
+//
+// The storage is abstract (OutboxStore) so these rules are tested in Node with a Map.
+
+import { isEventType } from '../src/event.js';
+
+/** @typedef {import('../src/index.js').Event} Event */
+
+/**
+ * One stored command. `n` orders the outbox (the order commands were given).
+ *
+ * @typedef {{id: string, n: number, event: Event}} OutboxRecord
+ */
+
+/**
+ * Where the outbox keeps its commands. Each method's promise settles once the change is
+ * durable (for IndexedDB: the transaction completed).
+ *
+ * @typedef {object} OutboxStore
+ * @property {() => Promise<OutboxRecord[]>} load every record, in any order
+ * @property {(record: OutboxRecord) => Promise<void>} put
+ * @property {(id: string) => Promise<void>} delete
+ */
+
+/**
+ * How a command left the outbox (or why it never entered): the event tasks-write answered
+ * (`ack` or `command.rejected`), or a `command.rejected` made here (`outbox_full`,
+ * `outbox_failed`, `event_too_large`...).
+ *
+ * @typedef {Event & {data: {ack: string, reason?: string, message?: string, seq?: number}}} Outcome
+ */
+
+/** A store in memory: for tests, and for browsers without IndexedDB (nothing survives then). */
+export class MemoryOutboxStore {
+  /** @type {Map<string, OutboxRecord>} */
+  records = new Map();
+
+  async load() {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  /** @param {OutboxRecord} record */
+  async put(record) {
+    this.records.set(record.id, structuredClone(record));
+  }
+
+  /** @param {string} id */
+  async delete(id) {
+    this.records.delete(id);
+  }
+}
+
+/**
+ * @param {string} id
+ * @param {string} reason
+ * @param {string} message
+ * @returns {Outcome}
+ */
+export const rejection = (id, reason, message) => ({ type: 'command.rejected', id, data: { ack: id, reason, message } });
+
+/** A command id made here: unguessable enough that two browsers never make the same one. */
+export function newCommandId() {
+  return `c-${crypto.randomUUID()}`;
+}
+
+/**
+ * The outbox's rules. Commands are sent through a sink (the link to tasks-write, see
+ * {@link connectOutbox}) one at a time, in stored order; attaching a new sink sends everything
+ * still stored again, from the oldest.
+ */
+export class Outbox {
+  #store;
+  #limit;
+  /** @type {Map<string, OutboxRecord>} in `n` order (insertion order of a Map) */
+  #pending = new Map();
+  #nextN = 1;
+  /** @type {Promise<void>} */
+  #loaded;
+  /** @type {((event: Event) => Promise<void>) | undefined} */
+  #sink;
+  #generation = 0;
+  /** @type {Promise<void>} sends, in order */
+  #queue = Promise.resolve();
+  /** @type {Set<(outcome: Outcome, command: Event | undefined) => void>} */
+  #onSettled = new Set();
+  /** @type {Set<() => void>} */
+  #onChange = new Set();
+
+  /**
+   * @param {{store: OutboxStore, limit?: number}} options `limit`: most commands held (default
+   *   1,000); a command over it is refused with `outbox_full` rather than queued without bound
+   */
+  constructor({ store, limit = 1000 }) {
+    this.#store = store;
+    this.#limit = limit;
+    this.#loaded = store.load().then((records) => {
+      records.sort((a, b) => a.n - b.n);
+      for (const r of records) {
+        this.#pending.set(r.id, r);
+        this.#nextN = Math.max(this.#nextN, r.n + 1);
+      }
+    });
+  }
+
+  /** Resolves once what an earlier worker left in the store has been loaded. */
+  get loaded() {
+    return this.#loaded;
+  }
+
+  /** @returns {number} commands stored and not yet settled */
+  get size() {
+    return this.#pending.size;
+  }
+
+  /** @returns {Event[]} the stored commands, oldest first */
+  pending() {
+    return [...this.#pending.values()].map((r) => r.event);
+  }
+
+  /**
+   * Stores a command, then sends it. A command without an `id` gets one; a command whose id
+   * is already stored is not stored twice.
+   *
+   * @param {Event} event
+   * @returns {Promise<{id: string, stored: true} | {id: string, stored: false, outcome: Outcome}>}
+   *   `stored: true` once it is durable in the store; otherwise why not
+   */
+  async add(event) {
+    await this.#loaded;
+    const id = typeof event.id === 'string' && event.id.length > 0 && event.id.length <= 128 ? event.id : newCommandId();
+    if (this.#pending.has(id)) return { id, stored: true };
+    if (!isEventType(event.type) || event.type.startsWith('link.')) {
+      // The link would refuse to send it at all: refused here, with the same kind of reason.
+      return { id, stored: false, outcome: rejection(id, 'missing_type', 'a command needs a valid "type"') };
+    }
+    if (this.#pending.size >= this.#limit) {
+      const outcome = rejection(id, 'outbox_full', `${this.#pending.size} changes are waiting to be sent; try again once they are`);
+      return { id, stored: false, outcome };
+    }
+    const record = { id, n: this.#nextN++, event: { ...event, id } };
+    try {
+      await this.#store.put(record);
+    } catch (error) {
+      return { id, stored: false, outcome: rejection(id, 'outbox_failed', `could not keep the change: ${error}`) };
+    }
+    this.#pending.set(id, record);
+    this.#changed();
+    this.#enqueue(record, this.#generation);
+    return { id, stored: true };
+  }
+
+  /**
+   * Settles a command: it leaves the store, and listeners hear how. Unknown ids (settled
+   * already, or never ours) are ignored.
+   *
+   * @param {Outcome} outcome
+   */
+  async settle(outcome) {
+    const id = outcome.data.ack;
+    await this.#loaded;
+    const record = this.#pending.get(id);
+    if (!record) return;
+    this.#pending.delete(id);
+    this.#changed();
+    for (const listener of this.#onSettled) listener(outcome, record.event);
+    await this.#store.delete(id).catch(() => {});
+  }
+
+  /**
+   * Sends one stored command again (tasks-write could not take it now: `overloaded`).
+   *
+   * @param {string} id
+   */
+  resend(id) {
+    const record = this.#pending.get(id);
+    if (record) this.#enqueue(record, this.#generation);
+  }
+
+  /**
+   * Sends through `sink` from now on: first everything stored, oldest first, then each new
+   * command. Replaces the previous sink (whose queued sends are dropped).
+   *
+   * @param {(event: Event) => Promise<void>} sink resolves when the next may be sent
+   */
+  async attach(sink) {
+    const generation = ++this.#generation;
+    this.#sink = sink;
+    await this.#loaded;
+    if (generation !== this.#generation) return;
+    for (const record of this.#pending.values()) this.#enqueue(record, generation);
+  }
+
+  /** Stops sending (the link is gone); what is stored stays. */
+  detach() {
+    this.#generation++;
+    this.#sink = undefined;
+  }
+
+  /**
+   * @param {(outcome: Outcome, command: Event | undefined) => void} listener hears each command
+   *   settled (with the command; a command refused before it was stored has none here)
+   * @returns {() => void}
+   */
+  onSettled(listener) {
+    this.#onSettled.add(listener);
+    return () => this.#onSettled.delete(listener);
+  }
+
+  /** @param {() => void} listener called when the number of stored commands changes */
+  onChange(listener) {
+    this.#onChange.add(listener);
+    return () => this.#onChange.delete(listener);
+  }
+
+  #changed() {
+    for (const listener of this.#onChange) listener();
+  }
+
+  /**
+   * @param {OutboxRecord} record
+   * @param {number} generation
+   */
+  #enqueue(record, generation) {
+    this.#queue = this.#queue.then(async () => {
+      const sink = this.#sink;
+      if (!sink || generation !== this.#generation || !this.#pending.has(record.id)) return;
+      await sink(record.event).catch(() => {});
+    });
+  }
+}
+
+/** A link to tasks-write as the outbox uses it (a GatewayLink fits). */
+/** @typedef {{readable: ReadableStream<Event>, writable: WritableStream<Event>, close(reason?: unknown): Promise<void>}} CommandLink */
+
+/** Non-fatal link.errors naming a command that mean "not taken now, send it again". */
+const RETRY = new Set(['overloaded', 'store_failed']);
+
+/**
+ * Keeps `outbox` connected to tasks-write: opens a link, attaches it as the outbox's sink,
+ * and settles commands from what comes back:
+ * - `ack` and `command.rejected` (by `data.ack`) settle their command;
+ * - a non-fatal `link.error` naming a command settles it as rejected with that reason
+ *   (`event_too_large`: the link refused to send it), except `overloaded` and `store_failed`,
+ *   after which the command is sent again;
+ * - any other `link.error` goes to `onError`.
+ * When the link ends (closed for good), another is opened after `retryMs` and everything
+ * stored is sent again.
+ *
+ * @param {Outbox} outbox
+ * @param {() => CommandLink} openLink
+ * @param {{onError?: (event: Event) => void, retryMs?: number, setTimeout?: (fn: () => void, ms: number) => unknown}} [options]
+ * @returns {() => void} stops (closes the link, opens no other)
+ */
+export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 1000, setTimeout: later = setTimeout } = {}) {
+  let stopped = false;
+  /** @type {CommandLink | undefined} */
+  let link;
+  const open = () => {
+    if (stopped) return;
+    const current = openLink();
+    link = current;
+    const writer = current.writable.getWriter();
+    writer.closed.catch(() => {});
+    void outbox.attach((event) => writer.write(event));
+    (async () => {
+      for await (const event of current.readable) {
+        const data = /** @type {Record<string, unknown>} */ (event.data && typeof event.data === 'object' ? event.data : {});
+        if ((event.type === 'ack' || event.type === 'command.rejected') && typeof data.ack === 'string') {
+          await outbox.settle(/** @type {Outcome} */ (event));
+        } else if (event.type === 'link.error' && !data.fatal && typeof data.event === 'string') {
+          const reason = String(data.reason);
+          if (RETRY.has(reason)) later(() => outbox.resend(/** @type {string} */ (data.event)), retryMs);
+          else await outbox.settle(rejection(data.event, reason, String(data.message ?? reason)));
+        } else if (event.type === 'link.error') {
+          onError(event);
+        }
+      }
+    })()
+      .catch((error) => onError({ type: 'link.error', data: { reason: 'connection_lost', message: String(error), fatal: true } }))
+      .finally(() => {
+        if (link !== current) return;
+        outbox.detach();
+        link = undefined;
+        if (!stopped) later(open, retryMs);
+      });
+  };
+  open();
+  return () => {
+    stopped = true;
+    outbox.detach();
+    void link?.close('stopped');
+  };
+}

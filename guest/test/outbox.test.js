@@ -1,0 +1,270 @@
+// The write side's outbox (board/outbox.js) with a store in memory standing in for
+// IndexedDB (which the browser tests prove), and the worker's board hub (board/board-hub.js)
+// with fake host links.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryOutboxStore, Outbox, connectOutbox, rejection } from '../board/outbox.js';
+import { BoardHub } from '../board/board-hub.js';
+import { BoardState } from '../board/board-state.js';
+
+/** @typedef {import('../src/index.js').Event} Event */
+
+const cmd = (/** @type {string} */ id, title = id) => ({ type: 'task.add', id, data: { board: 'b', task: `t-${id}`, title } });
+const ack = (/** @type {string} */ id, seq = 1) => ({ type: 'ack', id, data: { ack: id, seq } });
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** A sink that records what is sent. */
+function recorder() {
+  /** @type {string[]} */
+  const sent = [];
+  return { sent, sink: async (/** @type {Event} */ e) => void sent.push(/** @type {string} */ (e.id)) };
+}
+
+test('a command is stored before it is sent, and leaves the store only when settled', async () => {
+  const store = new MemoryOutboxStore();
+  /** @type {string[]} */
+  const order = [];
+  const put = store.put.bind(store);
+  store.put = async (r) => {
+    order.push(`put ${r.id}`);
+    await put(r);
+  };
+  const outbox = new Outbox({ store });
+  await outbox.attach(async (e) => void order.push(`send ${e.id}`));
+  assert.deepEqual(await outbox.add(cmd('c1')), { id: 'c1', stored: true });
+  await tick();
+  assert.deepEqual(order, ['put c1', 'send c1']);
+  assert.equal(store.records.size, 1);
+  /** @type {string[]} */
+  const heard = [];
+  outbox.onSettled((o, command) => heard.push(`${o.type} ${o.data.ack} ${command?.type}`));
+  await outbox.settle(ack('c1'));
+  await outbox.settle(ack('c1')); // a repeated ack is ignored
+  assert.equal(store.records.size, 0);
+  assert.deepEqual(heard, ['ack c1 task.add']);
+});
+
+test('a rejection settles a command too', async () => {
+  const store = new MemoryOutboxStore();
+  const outbox = new Outbox({ store });
+  await outbox.add(cmd('c1'));
+  await outbox.settle(rejection('c1', 'no_such_task', 'gone'));
+  assert.equal(outbox.size, 0);
+  assert.equal(store.records.size, 0);
+});
+
+test('a new worker sends what the last one left, in the order it was stored, before new commands', async () => {
+  const store = new MemoryOutboxStore();
+  const first = new Outbox({ store });
+  for (const id of ['c1', 'c2', 'c3']) await first.add(cmd(id));
+  await first.settle(ack('c2'));
+  // The worker stops here; a new one starts on the same store.
+  const second = new Outbox({ store });
+  const { sent, sink } = recorder();
+  await second.attach(sink);
+  await second.add(cmd('c4'));
+  await tick();
+  assert.deepEqual(sent, ['c1', 'c3', 'c4']);
+  assert.deepEqual(second.pending().map((e) => e.id), ['c1', 'c3', 'c4']);
+});
+
+test('a new link gets everything still stored, again, from the oldest; the old one gets nothing more', async () => {
+  const outbox = new Outbox({ store: new MemoryOutboxStore() });
+  const one = recorder();
+  await outbox.attach(one.sink);
+  for (const id of ['c1', 'c2']) await outbox.add(cmd(id));
+  await tick();
+  await outbox.settle(ack('c1'));
+  outbox.detach();
+  await outbox.add(cmd('c3')); // made while disconnected: stored, not sent
+  await tick();
+  assert.deepEqual(one.sent, ['c1', 'c2']);
+  const two = recorder();
+  await outbox.attach(two.sink);
+  await tick();
+  assert.deepEqual(two.sent, ['c2', 'c3']);
+  assert.deepEqual(one.sent, ['c1', 'c2']);
+});
+
+test('the same id is stored once; the outbox is bounded and says so', async () => {
+  const store = new MemoryOutboxStore();
+  const outbox = new Outbox({ store, limit: 2 });
+  await outbox.add(cmd('c1'));
+  await outbox.add(cmd('c1'));
+  await outbox.add(cmd('c2'));
+  const full = await outbox.add(cmd('c3'));
+  assert.equal(full.stored, false);
+  assert.equal(!full.stored && full.outcome.data.reason, 'outbox_full');
+  assert.equal(store.records.size, 2);
+});
+
+test('commands without an id get one; a command without a valid type is refused, not stored', async () => {
+  const outbox = new Outbox({ store: new MemoryOutboxStore() });
+  const made = await outbox.add({ type: 'task.add', data: {} });
+  assert.match(made.id, /^c-/);
+  const bad = await outbox.add(/** @type {any} */ ({ id: 'x', data: {} }));
+  assert.equal(bad.stored, false);
+  assert.equal(outbox.size, 1);
+});
+
+test('a store that fails refuses the command with a reason', async () => {
+  const store = new MemoryOutboxStore();
+  store.put = async () => {
+    throw new Error('quota');
+  };
+  const outbox = new Outbox({ store });
+  const r = await outbox.add(cmd('c1'));
+  assert.equal(!r.stored && r.outcome.data.reason, 'outbox_failed');
+  assert.equal(outbox.size, 0);
+});
+
+/** A link whose two ends the test holds. */
+function fakeLink() {
+  /** @type {Event[]} */
+  const written = [];
+  /** @type {ReadableStreamDefaultController<Event>} */
+  let answer;
+  const link = {
+    readable: new ReadableStream({ start: (c) => void (answer = c) }),
+    writable: new WritableStream({ write: (e) => void written.push(e) }),
+    closed: false,
+    async close() {
+      link.closed = true;
+    },
+  };
+  return { link, written, answer: (/** @type {Event} */ e) => answer.enqueue(e), end: () => answer.close() };
+}
+
+test('connectOutbox: acks and rejections settle; overloaded is sent again; a refused line is rejected; a dead link is replaced and everything resent', async () => {
+  const outbox = new Outbox({ store: new MemoryOutboxStore() });
+  const links = [fakeLink(), fakeLink()];
+  let opened = 0;
+  /** @type {(() => void)[]} */
+  const timers = [];
+  /** @type {Event[]} */
+  const errors = [];
+  const stop = connectOutbox(outbox, () => links[opened++].link, {
+    setTimeout: (fn) => timers.push(fn),
+    onError: (e) => errors.push(e),
+  });
+  for (const id of ['c1', 'c2', 'c3', 'c4']) await outbox.add(cmd(id));
+  await tick();
+  const [first, second] = links;
+  assert.deepEqual(first.written.map((e) => e.id), ['c1', 'c2', 'c3', 'c4']);
+  first.answer(ack('c1'));
+  first.answer({ type: 'command.rejected', id: 'c2', data: { ack: 'c2', reason: 'no_such_task', message: 'm' } });
+  first.answer({ type: 'link.error', data: { reason: 'overloaded', message: 'busy', fatal: false, event: 'c3' } });
+  first.answer({ type: 'link.error', data: { reason: 'event_too_large', message: 'big', fatal: false, event: 'c4' } });
+  first.answer({ type: 'link.error', data: { reason: 'connection_lost', message: 'x', fatal: true, reconnect: true } });
+  await tick();
+  await tick();
+  assert.deepEqual(outbox.pending().map((e) => e.id), ['c3']);
+  assert.deepEqual(errors.map((e) => /** @type {any} */ (e.data).reason), ['connection_lost']);
+  assert.equal(timers.length, 1, 'the overloaded command is sent again after a while');
+  timers.shift()?.();
+  await tick();
+  assert.deepEqual(first.written.map((e) => e.id), ['c1', 'c2', 'c3', 'c4', 'c3']);
+  // The link ends for good: another is opened and gets what is still stored.
+  await outbox.add(cmd('c5'));
+  first.end();
+  await tick();
+  await tick();
+  assert.equal(timers.length, 1);
+  timers.shift()?.();
+  await tick();
+  await tick();
+  assert.deepEqual(second.written.map((e) => e.id), ['c3', 'c5']);
+  stop();
+  assert.equal(second.link.closed, true);
+});
+
+// --- the board hub ------------------------------------------------------------------------
+
+function hubWithFakeLinks(historyLimit = 500) {
+  /** @type {Record<string, ReturnType<typeof fakeLink>>} */
+  const links = {};
+  let opened = 0;
+  const hub = new BoardHub({
+    board: 'b',
+    historyLimit,
+    openLink: (service, params, onStatus) => {
+      opened++;
+      const l = fakeLink();
+      links[service] = l;
+      onStatus('open');
+      assert.deepEqual(params, { board: 'b' });
+      return l.link;
+    },
+  });
+  hub.start();
+  return { hub, links, opened: () => opened };
+}
+
+/** Reads from a feed until `until` says stop (bounded). */
+async function readUntil(/** @type {ReadableStreamDefaultReader<Event>} */ reader, /** @type {(e: Event) => boolean} */ until) {
+  /** @type {Event[]} */
+  const got = [];
+  for (let i = 0; i < 100; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got.push(value);
+    if (until(value)) break;
+  }
+  return got;
+}
+
+test('hub: one link per service for any number of tabs; each tab gets the board, then changes', async () => {
+  const { hub, links, opened } = hubWithFakeLinks();
+  const a = hub.feed().getReader();
+  const b = hub.feed().getReader();
+  links.board.answer({ type: 'board.snapshot', seq: 5, data: { board: 'b', tasks: [{ task: 'x', title: 'X', done: false }], complete: false } });
+  links.board.answer({ type: 'board.snapshot.more', seq: 5, data: { board: 'b', tasks: [{ task: 'y', title: 'Y', done: false }], complete: true } });
+  links.board.answer({ type: 'task.completed', id: 'c9', seq: 7, data: { board: 'b', task: 'y' } });
+  // What a tab shows converges to the hub's board whenever it reads (early: the board then
+  // the change; late: the board with the change in it).
+  for (const reader of [a, b]) {
+    const view = new BoardState();
+    let shown = view;
+    await readUntil(reader, (e) => {
+      if (e.type === 'board.state') shown = new BoardState(/** @type {any} */ (e.data).tasks);
+      else if (e.type.startsWith('task.')) {
+        assert.equal(e.seq, undefined, 'no top-level seq: a new worker starts with a whole board');
+        assert.equal(/** @type {any} */ (e.data).seq, 7);
+        shown.apply(e.type, e.data);
+      }
+      return shown.tasks().map((t) => `${t.task}:${t.done}`).join() === 'x:false,y:true';
+    });
+    assert.deepEqual(shown.tasks().map((t) => t.task), ['x', 'y']);
+  }
+  assert.equal(opened(), 2);
+  assert.deepEqual(hub.state.tasks().map((t) => t.done), [false, true]);
+});
+
+test('hub: a tab that does not read holds a position, not a queue, and gets the whole board when it falls behind', async () => {
+  const { hub, links } = hubWithFakeLinks(3);
+  const slow = hub.feed().getReader();
+  links.board.answer({ type: 'board.snapshot', seq: 1, data: { board: 'b', tasks: [], complete: true } });
+  await readUntil(slow, (e) => e.type === 'board.state');
+  for (let i = 0; i < 10; i++) links.board.answer({ type: 'task.added', id: `c${i}`, seq: 2 + i, data: { board: 'b', task: `t${i}`, title: `${i}` } });
+  await tick();
+  await tick();
+  assert.equal(hub.history.length, 3, 'history bounded');
+  const got = await readUntil(slow, (e) => e.type === 'board.state');
+  assert.equal(/** @type {any} */ (got.at(-1)?.data).tasks.length, 10);
+});
+
+test('hub: presence comes coalesced; close ends the feeds and the links', async () => {
+  const { hub, links } = hubWithFakeLinks();
+  const r = hub.feed().getReader();
+  links.presence.answer({ type: 'presence.snapshot', data: { board: 'b', viewers: [{ viewer: 'me', links: 1 }], you: 'me', complete: true } });
+  links.presence.answer({ type: 'presence.joined', data: { board: 'b', viewer: 'other', links: 1 } });
+  await tick();
+  const got = await readUntil(r, (e) => e.type === 'presence.state');
+  const presence = got.filter((e) => e.type === 'presence.state');
+  assert.equal(presence.length, 1, 'two presence changes, one event for a tab that read late');
+  assert.equal(/** @type {any} */ (presence[0].data).viewers.length, 2);
+  hub.close();
+  assert.deepEqual(await r.read(), { value: undefined, done: true });
+  assert.equal(links.board.link.closed && links.presence.link.closed, true);
+});
