@@ -122,6 +122,7 @@ function renderViewers(viewers) {
     ...viewers.map((v) => {
       const li = document.createElement('li');
       li.dataset.viewer = v.viewer;
+      li.dataset.links = String(v.links);
       if (v.you) li.className = 'you';
       li.textContent = `${v.you ? 'You' : 'Viewer'} ${v.viewer}${v.links > 1 ? ` (${v.links} links)` : ''}`;
       return li;
@@ -163,6 +164,8 @@ function problem(reason, message, id) {
 /** @type {ReadableStreamDefaultController<Event>} */
 let commands;
 let queued = 0;
+/** ids sent and not yet stored by the worker (what `queued` counts) */
+const unstored = new Set();
 
 const newTaskId = () => `t-${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
 
@@ -177,8 +180,11 @@ function send(event) {
     problem('too_many_changes', `${queued} changes are queued in this window; wait for them to be sent`);
     return undefined;
   }
-  queued++;
-  if (typeof event.id === 'string') sentIds.push(event.id);
+  if (typeof event.id === 'string') {
+    queued++;
+    unstored.add(event.id);
+    sentIds.push(event.id);
+  }
   commands.enqueue(event);
   return event.id;
 }
@@ -337,10 +343,9 @@ const actions = defineViewService('board-actions', (events) => {
   (async () => {
     for await (const event of events) {
       const data = /** @type {Record<string, any>} */ (event.data ?? {});
-      if (event.type === 'outbox.stored') queued = Math.max(0, queued - 1);
-      else if (event.type === 'ack') acked.add(data.ack);
+      if ((event.type === 'outbox.stored' || event.type === 'command.rejected') && unstored.delete(data.ack)) queued--;
+      if (event.type === 'ack') acked.add(data.ack);
       else if (event.type === 'command.rejected') {
-        if (sentIds.includes(data.ack)) queued = Math.max(0, queued - 1);
         problem(String(data.reason), String(data.message ?? ''), data.ack);
       } else if (event.type === 'outbox.status') {
         status.write = data.link;
@@ -408,6 +413,12 @@ Object.assign(window, {
     problems: () => problems.slice(),
     sentIds: () => sentIds.slice(),
     acked: () => [...acked],
-    viewers: () => [...$('viewers').querySelectorAll('li')].map((li) => ({ viewer: /** @type {HTMLElement} */ (li).dataset.viewer, you: li.classList.contains('you'), text: li.textContent })),
+    viewers: () =>
+      [...$('viewers').querySelectorAll('li')].map((li) => ({
+        viewer: /** @type {HTMLElement} */ (li).dataset.viewer,
+        links: Number(/** @type {HTMLElement} */ (li).dataset.links),
+        you: li.classList.contains('you'),
+        text: li.textContent,
+      })),
   },
 });

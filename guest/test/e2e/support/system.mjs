@@ -166,13 +166,14 @@ export async function startSystem({ dataDir, logDir } = {}) {
       owned.add(/** @type {number} */ (child.pid));
       let exited = false;
       child.once('exit', () => (exited = true));
-      const deadline = Date.now() + 60_000;
+      // Generous: on a loaded 2-core machine a JVM has been seen to take a minute to start.
+      const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
         if (exited) throw new Error(`${this.name} exited while starting; see ${this.entry.log}`);
         if ((await status(this.readyUrl, ca)) === 200) return;
         await sleep(100);
       }
-      throw new Error(`${this.name} was not ready in 60 s; see ${this.entry.log}`);
+      throw new Error(`${this.name} was not ready in 120 s; see ${this.entry.log}`);
     }
   }
 
