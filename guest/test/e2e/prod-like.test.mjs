@@ -59,6 +59,27 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     return l;
   }
 
+  /**
+   * Opens the writer link again the way the guest runtime does after a fatal end: while the
+   * gateway answers with a refusal or a fatal link.error (a duplicate of a half it has not yet
+   * seen close, a host link that cannot be opened now), wait and try again, for `ms` at most.
+   */
+  async function reopen(conn, guest, name, acks, ms = 30_000) {
+    const tries = [];
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const w = await writer(conn, guest, name, acks);
+      if (w.ok) return Object.assign(w, { tries });
+      tries.push(w.status === 200 ? w.event?.data?.reason ?? w.event?.type : `${w.status} ${w.body?.error}`);
+      if (Date.now() > deadline) {
+        assert.fail(`the guest link ${name} did not come back in ${ms / 1000} s (${tries.length} tries: `
+          + `${[...new Set(tries)].map((t) => `${t} x${tries.filter((x) => x === t).length}`).join(', ')}; the gateway's last answer: `
+          + `${JSON.stringify(w.event?.data?.message ?? w.body)})`);
+      }
+      await sleep(300);
+    }
+  }
+
   /** How many times each id is in the log (of this test's board). */
   async function logCounts() {
     const log = await sys.readLog();
@@ -148,8 +169,8 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     b.close();
     sys.proxy.pin(null);
     const c = await connect();
-    const w = await writer(c, guest, 'split', acks);
-    assert.ok(w.ok, `reopened pair: ${JSON.stringify(w.body ?? w.event)}`);
+    const w = await reopen(c, guest, 'split', acks, 15_000);
+    if (w.tries.length) console.log(`# reopened pair needed ${w.tries.length} more tries: ${w.tries.join(', ')}`);
     const c2 = add();
     w.up.send(c1);
     w.up.send(c2);
@@ -196,8 +217,7 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     // Reconnect through the same address: the balancer finds the live gateway.
     const again = await connect();
     assert.equal(again.gateway, 1 - dead, 'reconnected to the other gateway instance');
-    const w2 = await writer(again, guest, 'w', acks);
-    assert.ok(w2.ok, `the same guest id is good on the other instance: ${JSON.stringify(w2.body ?? w2.event)}`);
+    const w2 = await reopen(again, guest, 'w', acks, 15_000);
     // Every command again, acknowledged ones too: a retry must be applied once.
     for (const cmd of commands) w2.up.send(cmd);
     await until(() => commands.every((c) => acks.has(c.id)), 30_000, 'acks of every command');
@@ -247,18 +267,9 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     w.up.close();
     w.down.close();
 
-    const tries = [];
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      w = await writer(conn, guest, 'tw', acks);
-      if (w.ok) break;
-      tries.push(w.status === 200 ? w.event?.data?.reason ?? w.event?.type : `${w.status} ${w.body?.error}`);
-      assert.ok(Date.now() < deadline,
-        `the guest link to tasks-write did not come back in 30 s while the other instance is alive (${tries.length} tries: `
-        + `${[...new Set(tries)].map((t) => `${t} x${tries.filter((x) => x === t).length}`).join(', ')}; the gateway's last answer: `
-        + `${JSON.stringify(w.event?.data?.message ?? w.body)})`);
-      await sleep(500);
-    }
+    // While the other tasks-write instance is alive, the link must come back.
+    w = await reopen(conn, guest, 'tw', acks, 30_000);
+    const tries = w.tries;
     for (const cmd of commands) w.up.send(cmd);
     await until(() => commands.every((c) => acks.has(c.id)), 30_000, 'acks of every command');
     for (const [id, seq] of before) assert.equal(acks.get(id), seq, `${id}: a retried command gets its first ack again`);
@@ -271,25 +282,30 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
   test('both tasks-read instances serve the same board, and it is the board the log says', async () => {
     // A few changes of other kinds, through the gateway, so the board is more than a list.
     const acks = new Map();
+    const rejected = new Map();
     const conn = await connect();
     const guest = await conn.newGuest();
-    const w = await writer(conn, guest, 'edit', acks);
+    const w = await writer(conn, guest, 'edit', acks, rejected);
     assert.ok(w.ok, JSON.stringify(w.body ?? w.event));
+    const adds = Array.from({ length: 6 }, () => add());
+    for (const c of adds) w.up.send(c);
+    const [t1, t2, t3, t4] = adds.map((c) => c.data.task);
     const edits = [
-      { type: 'task.complete', id: `e-${sys.run}-1`, data: { board, task: 't1' } },
-      { type: 'task.rename', id: `e-${sys.run}-2`, data: { board, task: 't2', title: 'renamed' } },
-      { type: 'task.move', id: `e-${sys.run}-3`, data: { board, task: 't3', before: 't1' } },
-      { type: 'task.remove', id: `e-${sys.run}-4`, data: { board, task: 't4' } },
+      { type: 'task.complete', id: `e-${sys.run}-1`, data: { board, task: t1 } },
+      { type: 'task.rename', id: `e-${sys.run}-2`, data: { board, task: t2, title: 'renamed' } },
+      { type: 'task.move', id: `e-${sys.run}-3`, data: { board, task: t3, before: t1 } },
+      { type: 'task.remove', id: `e-${sys.run}-4`, data: { board, task: t4 } },
     ];
     for (const e of edits) w.up.send(e);
-    await until(() => edits.every((e) => acks.has(e.id)), 15_000, 'acks of the edits');
+    await until(() => [...adds, ...edits].every((e) => acks.has(e.id) || rejected.has(e.id)), 15_000, 'acks of the edits');
+    assert.deepEqual([...rejected], [], 'no edit rejected');
     w.up.close();
     conn.close();
 
     const { log } = await logCounts();
     const head = log.at(-1).seq;
     const expected = project(log, board);
-    assert.ok(expected.length > 100, `the board has the tasks of the tests before (${expected.length})`);
+    assert.ok(expected.length >= 5, `the board has tasks (${expected.length})`);
     for (const inst of sys.instances('tasks-read')) {
       let snapshot;
       const deadline = Date.now() + 15_000;

@@ -187,6 +187,9 @@ class Instance {
     // `ip netns exec` and start.sh both exec: the child's pid is the JVM's.
     const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', fd, fd] });
     closeSync(fd);
+    // Not holding the event loop: a topology nobody waits for any more (a test's `before`
+    // failed elsewhere) must not keep the process alive; the exit handler then removes it.
+    child.unref();
     this.child = child;
     this.topo.pids.add(child.pid);
     child.once('exit', () => this.topo.pids.delete(child.pid));
@@ -262,6 +265,7 @@ class Proxy {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(0, '127.0.0.1', () => resolve(/** @type {net.AddressInfo} */ (this.server.address()).port));
+      this.server.unref();
     });
   }
 
