@@ -133,7 +133,7 @@ describe('the task board', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  test('reload keeps the board; a restart of the whole system keeps it', { timeout: 150_000 }, async () => {
+  test('reload keeps the board; a restart of the whole system keeps it', { timeout: 240_000 }, async () => {
     const board = unique('durable');
     const a = await openBoard(alice, system.origin, board);
     for (const title of ['one', 'two', 'three']) await a.evaluate((t) => /** @type {any} */ (window).__board.addTask(t), title);
@@ -179,7 +179,30 @@ describe('the task board', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  test('each host service killed and restarted while a browser keeps changing the board: every browser equals the log', { timeout: 150_000 }, async () => {
+  test('a change kept in IndexedDB while the gateway is down survives a restart of the service worker and is applied once', { timeout: 120_000 }, async () => {
+    const board = unique('idb');
+    const a = await openBoard(alice, system.origin, board);
+    const gateway = system.instance('gateway');
+    await gateway.kill('SIGKILL');
+    await a.fill('#add-title', 'kept in IndexedDB');
+    await a.press('#add-title', 'Enter');
+    await eventually(async () => (await pageState(a)).status.pending === 1, 10_000, 'the change stored in the outbox');
+    // Stop the service worker (its memory is gone; what it stored is in IndexedDB). The
+    // page's watch notices and a new worker starts, which loads the outbox.
+    const cdp = await alice.newCDPSession(a);
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    await eventually(async () => (await pageState(a)).problems.some((/** @type {any} */ p) => p.reason.startsWith('worker_')), 30_000, 'the page to notice the worker was stopped');
+    await gateway.start();
+    const b = await openBoard(bob, system.origin, board);
+    await eventually(async () => (await shown(b)).some((t) => t.title === 'kept in IndexedDB'), 45_000, 'the stored change to arrive from the new worker');
+    await waitLive(a, 45_000);
+    const { log } = await assertBoardsMatchLog(system, [a, b], board);
+    assert.equal(log.filter((e) => e.data.board === board).length, 1, 'applied once');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('each host service killed and restarted while a browser keeps changing the board: every browser equals the log', { timeout: 300_000 }, async () => {
     const board = unique('chaos');
     const a = await openBoard(alice, system.origin, board);
     const b = await openBoard(bob, system.origin, board);
