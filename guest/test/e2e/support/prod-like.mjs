@@ -233,7 +233,8 @@ class Instance {
 
   /**
    * The :authority a peer sends it: the app's name, as a Java peer that dialled the name
-   * does. (Vert.x's HTTP/2 server resets a stream whose :authority is an IPv6 literal.)
+   * does. (Node's http2 client would send an IPv6 address without brackets, `fd00::10:8111`,
+   * which the apps' HTTP/2 server rightly resets with PROTOCOL_ERROR.)
    */
   get authority() {
     return `${this.topo.fly[this.name].appName}.internal:${this.ports.http}`;
