@@ -3,6 +3,8 @@ package dev.eventpaths;
 import dev.eventpaths.internal.LinkClient;
 import dev.eventpaths.internal.LinkRuntime;
 import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.Uni;
+import java.util.List;
 import io.vertx.core.Vertx;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -59,6 +61,15 @@ public class Links {
    */
   public Multi<Event> open(LinkRequest request, Multi<Event> out) {
     return client.open(request, out);
+  }
+
+  /**
+   * The addresses of the target's instances now (its host name resolved: on Fly.io
+   * {@code <app>.internal} names every Machine of the app), for {@link LinkRequest#via}. A
+   * target configured as an IP address or {@code localhost} has one.
+   */
+  public Uni<List<String>> addresses(String target) {
+    return Uni.createFrom().completionStage(() -> client.addresses(target).toCompletionStage());
   }
 
   /** {@code open(LinkRequest.to(target, service), out)}. */

@@ -29,6 +29,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final LinkClient owner;
   private final HttpClient http;
   private final LinkClient.Target target;
+  private final TargetAddresses addresses;
+  private final java.util.Set<String> tried = new java.util.HashSet<>();
   private final String caller;
   private final LinkRequest request;
   private final Multi<Event> out;
@@ -45,12 +47,14 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private boolean responseStarted;
   private boolean failing;
 
-  ClientLink(LinkClient owner, HttpClient http, LinkClient.Target target, String caller, LinkRequest request,
+  ClientLink(LinkClient owner, HttpClient http, LinkClient.Target target, TargetAddresses addresses, String caller,
+      LinkRequest request,
       Multi<Event> out, LinkSettings settings, LinkMetrics metrics) {
     this.owner = owner;
     this.vertx = owner.vertx();
     this.http = http;
     this.target = target;
+    this.addresses = addresses;
     this.caller = caller;
     this.request = request;
     this.out = out;
@@ -64,19 +68,44 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   }
 
   void subscribe(Flow.Subscriber<? super Event> subscriber) {
+    meters.active.incrementAndGet();
+    meters.opened.increment();
     inbound.subscribe(subscriber);
-    context.runOnContext(v -> owner.admit(target.name()).onComplete(first -> connect(first.result())));
+    context.runOnContext(v -> start(null));
   }
 
-  private void connect(boolean first) {
+  /**
+   * Picks an instance of the target and connects to it: the pinned address, or the next of
+   * the target's addresses not tried yet. {@code lastFailure}: why the previous one failed.
+   */
+  private void start(String lastFailure) {
+    if (closed) {
+      return;
+    }
+    io.vertx.core.Future<String> where = request.address() != null
+        ? io.vertx.core.Future.succeededFuture(tried.isEmpty() ? request.address() : null)
+        : addresses.pick(tried);
+    where.onComplete(ar -> {
+      if (ar.failed()) {
+        fail("connect_failed", "cannot resolve " + target.url().getHost() + " for " + target.name() + ": " + ar.cause());
+      } else if (ar.result() == null) {
+        fail("connect_failed", lastFailure);
+      } else {
+        String address = ar.result();
+        tried.add(address);
+        String instance = target.name() + "@" + address;
+        owner.admit(instance).onComplete(first -> connect(address, instance, first.result()));
+      }
+    });
+  }
+
+  private void connect(String address, String instance, boolean first) {
     if (closed) {
       if (first) {
-        owner.admitted(target.name(), null);
+        owner.admitted(instance, null);
       }
       return;
     }
-    meters.active.incrementAndGet();
-    meters.opened.increment();
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path())
         .putHeader("content-type", "application/x-ndjson")
         .putHeader("eventpaths-caller", caller)
@@ -87,14 +116,24 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     if (request.guestId() != null) {
       ro.putHeader("eventpaths-guest", request.guestId());
     }
+    if (!addresses.fixed() || request.address() != null) {
+      // This instance's own connection pool; authority and TLS name stay the target's host.
+      ro.setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(LinkClient.port(target), address));
+    }
     http.request(ro).onComplete(ar -> {
       if (first) {
-        owner.admitted(target.name(), ar.succeeded() ? ar.result().connection() : null);
+        owner.admitted(instance, ar.succeeded() ? ar.result().connection() : null);
       }
       if (ar.failed()) {
-        fail("connect_failed", "cannot reach " + target.name() + " at " + target.url() + ": " + ar.cause().getMessage());
+        String why = "cannot reach " + target.name() + " at " + target.url()
+            + (addresses.fixed() ? "" : " (" + address + ")") + ": " + ar.cause().getMessage();
+        addresses.down(address);
+        if (!closed) {
+          start(why); // another instance, if the name has one not tried yet
+        }
         return;
       }
+      addresses.up(address);
       if (closed) {
         ar.result().reset(8);
         return;

@@ -14,6 +14,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.PemTrustOptions;
 import java.net.URI;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,12 +31,16 @@ public final class LinkClient implements AutoCloseable {
   /** One configured target. */
   public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {}
 
+  /** What a peer may send on one link before its reader takes it (HTTP/2 stream window). */
+  static final int STREAM_WINDOW = 64 * 1024;
+
   private final Vertx vertx;
   private final LinkSettings settings;
   private final LinkMetrics metrics;
   private final String caller;
   private final Map<String, Target> targets;
   private final Map<String, HttpClient> clients = new ConcurrentHashMap<>();
+  private final Map<String, TargetAddresses> addresses = new ConcurrentHashMap<>();
   private final Map<String, Promise<Void>> connecting = new ConcurrentHashMap<>();
   private final Set<String> connected = ConcurrentHashMap.newKeySet();
 
@@ -57,8 +62,27 @@ public final class LinkClient implements AutoCloseable {
       });
     }
     HttpClient http = clients.computeIfAbsent(target.name(), n -> create(target));
-    return Multi.createFrom().publisher(s -> new ClientLink(this, http, target, caller, request, out, settings, metrics)
+    TargetAddresses where = addressesOf(target);
+    return Multi.createFrom().publisher(s -> new ClientLink(this, http, target, where, caller, request, out, settings, metrics)
         .subscribe(s));
+  }
+
+  /** The addresses of a target's instances now (see {@link TargetAddresses}). */
+  public Future<List<String>> addresses(String target) {
+    Target t = targets.get(target);
+    if (t == null) {
+      return Future.failedFuture(new IllegalArgumentException("no eventpaths.targets." + target + ".url is configured"));
+    }
+    return addressesOf(t).all();
+  }
+
+  private TargetAddresses addressesOf(Target t) {
+    return addresses.computeIfAbsent(t.name(), n -> new TargetAddresses(vertx, t.url().getHost()));
+  }
+
+  /** The port links to {@code t} connect to. */
+  static int port(Target t) {
+    return t.url().getPort() > 0 ? t.url().getPort() : "https".equalsIgnoreCase(t.url().getScheme()) ? 443 : 80;
   }
 
   Vertx vertx() {
@@ -104,14 +128,16 @@ public final class LinkClient implements AutoCloseable {
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
         .setHttp2MultiplexingLimit(-1) // as many links per connection as the server allows
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(64 * 1024))
-        // Known limit: a stalled link keeps its unread bytes (up to its 64 KiB stream window)
-        // counted against the connection's 64 KiB window, so it can hold back the other links
-        // on that connection. Raising the connection window here (tried: 8 MiB) let a paused
-        // upload's writer run on to ~8 MB instead of stopping, so it stays at the default
-        // until that is understood; see core/README.md.
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(STREAM_WINDOW))
+        // Known limit: a stalled link keeps its unread bytes (up to its stream window) counted
+        // against the connection's window, which is the same 64 KiB, so it holds back the other
+        // links on that connection until it reads. A larger connection window is the usual
+        // cure, but with Vert.x 4.5 (setHttp2ConnectionWindowSize) this client's writes stop
+        // being limited by the server's stream window: a link to a service that reads nothing
+        // wrote 1.1 MB with a 1 MiB window and 16.8 MB with 16 MiB before its write queue
+        // reported full (BackpressureTest). Backpressure matters more; see core/README.md.
         .setDefaultHost(t.url().getHost())
-        .setDefaultPort(t.url().getPort() > 0 ? t.url().getPort() : tls ? 443 : 80)
+        .setDefaultPort(port(t))
         .setConnectTimeout(5_000)
         .setTcpNoDelay(true);
     if (tls) {

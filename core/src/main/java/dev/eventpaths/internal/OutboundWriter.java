@@ -31,6 +31,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class OutboundWriter implements Flow.Subscriber<Event> {
   /** Flush once this many bytes are pending (one HTTP/2 frame's worth). */
   static final int FLUSH_BYTES = 16 * 1024;
+  /**
+   * Write at most this much for one link in one event-loop task, then let the loop run. A
+   * producer that emits synchronously would otherwise write for as long as the network takes
+   * it, inside one task: the links sharing the event loop (and the reads that would update
+   * flow control) wait for it, so one busy link could starve the others on its connection.
+   */
+  static final int YIELD_BYTES = 64 * 1024;
 
   /** What the owning link hears about the output. */
   public interface Listener {
@@ -55,9 +62,14 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private final AtomicBoolean handoffScheduled = new AtomicBoolean();
   private Flow.Subscription upstream;
   private long outstanding;
-  private ByteBuf pending;
+  /** Events encoded and not yet written; empty (no memory) while nothing is pending. */
+  private ByteBuf pending = Unpooled.EMPTY_BUFFER;
+  /** Capacity for the next buffer: what the last write needed, so a busy link rarely grows one. */
+  private int nextCapacity = 1024;
   private int pendingEvents;
   private boolean flushScheduled;
+  private int writtenThisTurn;
+  private boolean turnScheduled;
   private boolean writable = true;
   private long pausedSince;
   private boolean terminated;
@@ -71,7 +83,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     this.sink = sink;
     this.batch = batch;
     this.listener = listener;
-    this.pending = Unpooled.buffer(FLUSH_BYTES + 1024);
   }
 
   /** When this writer last wrote to the network. */
@@ -92,7 +103,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     if (cancelled) {
       return;
     }
-    EventEncoder.encodeTo(event, pending);
+    EventEncoder.encodeTo(event, pending());
     pendingEvents++;
     flush();
   }
@@ -110,10 +121,10 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     if (upstream != null) {
       upstream.cancel();
     }
-    EventEncoder.encodeTo(event, pending);
+    EventEncoder.encodeTo(event, pending());
     ByteBuf out = pending;
     int events = pendingEvents + 1;
-    pending = Unpooled.buffer(0);
+    pending = Unpooled.EMPTY_BUFFER;
     pendingEvents = 0;
     int bytes = out.readableBytes();
     sink.write(Buffer.buffer(out));
@@ -133,7 +144,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       if (upstream != null) {
         upstream.cancel();
       }
-      pending.clear();
+      pending = Unpooled.EMPTY_BUFFER;
     });
   }
 
@@ -192,7 +203,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       return;
     }
     outstanding--;
-    EventEncoder.encodeTo(event, pending);
+    EventEncoder.encodeTo(event, pending());
     pendingEvents++;
     if (pending.readableBytes() >= FLUSH_BYTES) {
       flush();
@@ -235,7 +246,8 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     }
     ByteBuf out = pending;
     int events = pendingEvents;
-    pending = Unpooled.buffer(Math.max(1024, Math.min(FLUSH_BYTES + 1024, out.readableBytes() + 256)));
+    nextCapacity = Math.max(1024, Math.min(FLUSH_BYTES + 1024, out.readableBytes() + 256));
+    pending = Unpooled.EMPTY_BUFFER;
     pendingEvents = 0;
     int bytes = out.readableBytes();
     sink.write(Buffer.buffer(out));
@@ -258,13 +270,28 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
         }
         replenish();
       });
+    } else if ((writtenThisTurn += bytes) >= YIELD_BYTES) {
+      yieldThenReplenish();
     } else {
       replenish();
     }
   }
 
+  /** Asks the producer for more in a later event-loop task, after the others have run. */
+  private void yieldThenReplenish() {
+    if (turnScheduled) {
+      return;
+    }
+    turnScheduled = true;
+    context.runOnContext(v -> {
+      turnScheduled = false;
+      writtenThisTurn = 0;
+      replenish();
+    });
+  }
+
   private void replenish() {
-    if (!writable || cancelled || terminated || upstream == null) {
+    if (!writable || cancelled || terminated || upstream == null || turnScheduled) {
       return;
     }
     long want = batch - outstanding;
@@ -272,6 +299,17 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       outstanding += want;
       upstream.request(want);
     }
+  }
+
+  /**
+   * The buffer to encode into, made when the first event since the last write comes: an idle
+   * link holds no buffer (thousands of idle guest links would otherwise hold 17 KiB each).
+   */
+  private ByteBuf pending() {
+    if (pending == Unpooled.EMPTY_BUFFER) {
+      pending = Unpooled.buffer(nextCapacity);
+    }
+    return pending;
   }
 
   private void onContext(Runnable r) {

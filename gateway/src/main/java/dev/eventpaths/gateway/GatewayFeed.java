@@ -21,10 +21,14 @@ import org.jboss.logging.Logger;
 
 /**
  * Tells a host service (presence-read) which guest links open and close on this gateway
- * instance, over one host-to-host link: {@code guest.link.opened} / {@code guest.link.closed}.
- * Presence is learned from the gateway, not from what guests say about themselves.
+ * instance: {@code guest.link.opened} / {@code guest.link.closed}. Presence is learned from the
+ * gateway, not from what guests say about themselves.
  *
- * <p>The feed is state, not history: after any break it reconnects (with backoff) and first
+ * <p>presence-read keeps its state per instance, so the feed goes to every instance: one
+ * host-to-host link per address of the target's name (Fly's {@code <app>.internal} names every
+ * Machine), looked up again every few seconds so instances that come and go are fed too.
+ *
+ * <p>The feed is state, not history: after any break a link reconnects (with backoff) and first
  * re-sends every link open now, so the receiver can rebuild this instance's entries. Its
  * buffer is bounded: a receiver too slow for it fails the feed link, which reconnects and
  * re-sends the state instead of queueing without end.
@@ -33,6 +37,7 @@ import org.jboss.logging.Logger;
 public class GatewayFeed {
   private static final Logger LOG = Logger.getLogger(GatewayFeed.class);
   static final int BUFFER = 10_000;
+  static final long REFRESH_MILLIS = 5_000;
 
   @Inject Links links;
   @Inject Vertx vertx;
@@ -45,22 +50,26 @@ public class GatewayFeed {
   final String instance = UUID.randomUUID().toString().substring(0, 12);
 
   private final Map<GuestPair, Map<String, Object>> open = new ConcurrentHashMap<>();
-  private volatile MultiEmitter<? super Event> emitter;
+  /** One feed per address of the target. */
+  private final Map<String, Feed> feeds = new ConcurrentHashMap<>();
   private volatile boolean stopped;
-  private long backoffMs = 200;
+  private long refreshTimer = -1;
 
   void start(@Observes StartupEvent e) {
     target = config.feed().target();
     service = config.feed().service();
-    target.ifPresent(t -> connect());
+    target.ifPresent(t -> {
+      refresh();
+      refreshTimer = vertx.setPeriodic(REFRESH_MILLIS, id -> refresh());
+    });
   }
 
   void stop(@Observes ShutdownEvent e) {
     stopped = true;
-    MultiEmitter<? super Event> em = emitter;
-    if (em != null) {
-      em.complete();
+    if (refreshTimer >= 0) {
+      vertx.cancelTimer(refreshTimer);
     }
+    feeds.values().forEach(Feed::stop);
   }
 
   void opened(GuestPair pair, Map<String, String> params) {
@@ -68,7 +77,7 @@ public class GatewayFeed {
       return;
     }
     Map<String, Object> data = describe(pair, params);
-    // The map and the feed change together, under one lock, re-sends included: otherwise a
+    // The map and the feeds change together, under one lock, re-sends included: otherwise a
     // close could overtake a re-sent open and leave a ghost viewer.
     synchronized (open) {
       open.put(pair, data);
@@ -96,44 +105,90 @@ public class GatewayFeed {
   }
 
   private void emit(Event e) {
-    MultiEmitter<? super Event> em = emitter;
-    if (em != null && !em.isCancelled()) {
-      em.emit(e);
-    }
+    feeds.values().forEach(f -> f.emit(e));
   }
 
-  private void connect() {
+  /** Starts a feed for each new address of the target and stops those whose address went. */
+  private void refresh() {
     if (stopped) {
       return;
     }
-    Multi<Event> out = Multi.createFrom().<Event>emitter(em -> {
-      // State first: every link open now, then live changes.
-      synchronized (open) {
-        emitter = em;
-        open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, Json.of(d))));
+    links.addresses(target.get()).subscribe().with(now -> {
+      for (String address : now) {
+        feeds.computeIfAbsent(address, a -> {
+          Feed f = new Feed(a);
+          f.connect();
+          return f;
+        });
       }
-    }).onOverflow().buffer(BUFFER);
-    links.open(LinkRequest.to(target.get(), service).param("gateway", instance), out)
-        .subscribe().with(
-            e -> {
-              if (Event.LINK_READY.equals(e.type())) {
-                backoffMs = 200;
-                LOG.infof("gateway feed to %s open (instance %s)", target.get(), instance);
-              } else if (Event.LINK_ERROR.equals(e.type())) {
-                LOG.warnf("gateway feed: %s", e.data());
-              }
-            },
-            t -> reconnectLater(),
-            this::reconnectLater);
+      feeds.keySet().stream().filter(a -> !now.contains(a)).toList().forEach(a -> {
+        Feed gone = feeds.remove(a);
+        if (gone != null) {
+          gone.stop();
+        }
+      });
+    }, t -> LOG.warnf("gateway feed: cannot resolve %s: %s", target.get(), t.getMessage()));
   }
 
-  private void reconnectLater() {
-    emitter = null;
-    if (stopped) {
-      return;
+  /** The feed link to one instance, reconnected with backoff until stopped. */
+  private final class Feed {
+    final String address;
+    volatile MultiEmitter<? super Event> emitter;
+    volatile boolean done;
+    long backoffMs = 200;
+
+    Feed(String address) {
+      this.address = address;
     }
-    long delay = backoffMs + (long) (Math.random() * backoffMs);
-    backoffMs = Math.min(backoffMs * 2, Duration.ofSeconds(10).toMillis());
-    vertx.setTimer(delay, t -> connect());
+
+    void emit(Event e) {
+      MultiEmitter<? super Event> em = emitter;
+      if (em != null && !em.isCancelled()) {
+        em.emit(e);
+      }
+    }
+
+    void stop() {
+      done = true;
+      MultiEmitter<? super Event> em = emitter;
+      if (em != null) {
+        em.complete();
+      }
+    }
+
+    void connect() {
+      if (stopped || done) {
+        return;
+      }
+      Multi<Event> out = Multi.createFrom().<Event>emitter(em -> {
+        // State first: every link open now, then live changes.
+        synchronized (open) {
+          emitter = em;
+          open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, Json.of(d))));
+        }
+      }).onOverflow().buffer(BUFFER);
+      links.open(LinkRequest.to(target.get(), service).param("gateway", instance).via(address), out)
+          .subscribe().with(
+              e -> {
+                if (Event.LINK_READY.equals(e.type())) {
+                  backoffMs = 200;
+                  LOG.infof("gateway feed to %s at %s open (instance %s)", target.get(), address, instance);
+                } else if (Event.LINK_ERROR.equals(e.type())) {
+                  LOG.warnf("gateway feed to %s at %s: %s", target.get(), address, e.data());
+                }
+              },
+              t -> reconnectLater(),
+              this::reconnectLater);
+    }
+
+    private void reconnectLater() {
+      emitter = null;
+      if (stopped || done) {
+        return;
+      }
+      long delay = backoffMs + (long) (Math.random() * backoffMs);
+      backoffMs = Math.min(backoffMs * 2, Duration.ofSeconds(10).toMillis());
+      vertx.setTimer(delay, t -> connect());
+    }
   }
 }

@@ -1,0 +1,135 @@
+package dev.eventpaths.echo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.eventpaths.Event;
+import dev.eventpaths.Json;
+import dev.eventpaths.LinkRequest;
+import dev.eventpaths.internal.LinkClient;
+import dev.eventpaths.internal.LinkRuntime;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.mutiny.Multi;
+import io.vertx.core.Vertx;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Many links on one pooled HTTP/2 connection, all busy at once, must all be served: a link
+ * whose events are in flight gets answers while its neighbours do too. (A link whose reader
+ * stops does hold back the others on its connection: the known limit in core/README.md.)
+ */
+@QuarkusTest
+class SharedConnectionFairnessTest {
+  static final int LINKS = 400;
+  static final Json PAD = Json.of(java.util.Map.of("pad", "x".repeat(160)));
+
+  @Inject Vertx vertx;
+  @Inject LinkRuntime server;
+
+  @Test
+  void everyBusyLinkOnASharedConnectionIsServed() throws Exception {
+    double connectionsBefore = server.metrics().registry().get("eventpaths.connections.active").gauge().value();
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      List<Reader> readers = new ArrayList<>();
+      for (int i = 0; i < LINKS; i++) {
+        Reader r = new Reader(Long.MAX_VALUE);
+        client.open(LinkRequest.to("echo", "echo").link("fair-" + i), endless()).subscribe().withSubscriber(r);
+        readers.add(r);
+      }
+      awaitAll(readers, 1, 60);
+      assertEquals(connectionsBefore + 1,
+          server.metrics().registry().get("eventpaths.connections.active").gauge().value(),
+          "all links share one connection");
+      long[] before = readers.stream().mapToLong(r -> r.received.get()).toArray();
+      Thread.sleep(3_000); // a window of full load
+      int starved = 0;
+      long total = 0;
+      for (int i = 0; i < LINKS; i++) {
+        long got = readers.get(i).received.get() - before[i];
+        total += got;
+        if (got == 0) {
+          starved++;
+        }
+      }
+      assertTrue(total > 0, "events flowed");
+      assertEquals(0, starved, "links that got nothing in 3 s of load while the others got " + total + " events");
+      readers.forEach(Reader::cancel);
+    }
+  }
+
+  /** An endless stream of ~200-byte events, emitted only on demand. */
+  private static Multi<Event> endless() {
+    return Multi.createFrom().generator(() -> 1L, (seq, emitter) -> {
+      emitter.emit(Event.of("load", PAD).withSeq(seq));
+      return seq + 1;
+    });
+  }
+
+  private static void awaitAll(List<Reader> readers, long events, int seconds) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (System.nanoTime() < deadline) {
+      long behind = readers.stream().filter(r -> r.received.get() < events).count();
+      if (behind == 0) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    long behind = readers.stream().filter(r -> r.received.get() < events).count();
+    throw new AssertionError(behind + " of " + readers.size() + " links got fewer than " + events
+        + " events in " + seconds + " s");
+  }
+
+  /** Counts events (not link.ready); asks for {@code limit} in total, in steps. */
+  static final class Reader implements Flow.Subscriber<Event> {
+    final AtomicLong received = new AtomicLong();
+    final long limit;
+    volatile Flow.Subscription subscription;
+    long requested;
+
+    Reader(long limit) {
+      this.limit = limit;
+    }
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      subscription = s;
+      more();
+    }
+
+    private void more() {
+      long n = Math.min(256, limit - requested);
+      if (n > 0) {
+        requested += n;
+        subscription.request(n);
+      }
+    }
+
+    @Override
+    public void onNext(Event e) {
+      if (!e.type().startsWith("link.")) {
+        received.incrementAndGet();
+      } else {
+        requested--; // control events do not count against the limit
+      }
+      if (requested - received.get() < 128) {
+        more();
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {}
+
+    @Override
+    public void onComplete() {}
+
+    void cancel() {
+      subscription.cancel();
+    }
+  }
+}
