@@ -51,6 +51,26 @@ public interface GatewayConfig {
    */
   Optional<String> guestDir();
 
+  /**
+   * The HTTPS port guests reach from outside, which the plain port's redirects name: 443
+   * behind Fly's proxy (omitted from the URL), the app's own HTTPS port when absent (local
+   * development, where nothing sits in front of the app).
+   */
+  Optional<Integer> publicHttpsPort();
+
+  /** ACME HTTP-01 challenges, answered on the plain port. */
+  Acme acme();
+
+  /** ACME HTTP-01. */
+  interface Acme {
+    /**
+     * The webroot an ACME client writes its challenge files into (certbot {@code --webroot -w},
+     * lego {@code --http.webroot}): {@code GET /.well-known/acme-challenge/<token>} on the
+     * plain port serves {@code <dir>/.well-known/acme-challenge/<token>}. None when absent.
+     */
+    Optional<String> challengeDir();
+  }
+
   /** Where this gateway reports guest links opening and closing (presence-read). */
   Feed feed();
 

@@ -54,6 +54,17 @@ public class GatewayMetrics {
     count("eventpaths.gateway.link.errors", reason);
   }
 
+  /** A request on the plain HTTP port, by what was done with it (redirected, challenge_served, ...). */
+  void plainRequest(String outcome) {
+    counters.computeIfAbsent("eventpaths.gateway.plain.requests/" + outcome, k -> Counter.builder("eventpaths.gateway.plain.requests")
+        .description("requests on the plain HTTP port, by outcome").tag("outcome", outcome).register(registry)).increment();
+  }
+
+  double plainRequests(String outcome) {
+    Counter c = counters.get("eventpaths.gateway.plain.requests/" + outcome);
+    return c == null ? 0 : c.count();
+  }
+
   double refusals(String reason) {
     Counter c = counters.get("eventpaths.gateway.refusals/" + reason);
     return c == null ? 0 : c.count();

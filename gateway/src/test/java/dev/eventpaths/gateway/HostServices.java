@@ -14,6 +14,8 @@ public class HostServices implements QuarkusTestResourceLifecycleManager {
   static final Path ECHO_JAR = Path.of("../read-services/echo/target/quarkus-app/quarkus-run.jar");
   static final String SECRET = "test-only-link-secret";
   static Path TLS_DIR;
+  /** The ACME webroot the gateway answers HTTP-01 challenges from (PlainPortTest). */
+  static Path ACME_DIR;
   static AppProcess a;
   static AppProcess b;
 
@@ -27,6 +29,7 @@ public class HostServices implements QuarkusTestResourceLifecycleManager {
       for (String f : new String[] {"server.crt", "server.key"}) {
         java.nio.file.Files.copy(Path.of(certs0, f), TLS_DIR.resolve(f));
       }
+      ACME_DIR = java.nio.file.Files.createTempDirectory("gateway-acme-");
       a = AppProcess.start(ECHO_JAR, SECRET);
       b = AppProcess.start(ECHO_JAR, SECRET);
       sslPort = AppProcess.freePort();
@@ -41,6 +44,7 @@ public class HostServices implements QuarkusTestResourceLifecycleManager {
         Map.entry("quarkus.tls.key-store.pem.0.cert", TLS_DIR.resolve("server.crt").toString()),
         Map.entry("quarkus.tls.key-store.pem.0.key", TLS_DIR.resolve("server.key").toString()),
         Map.entry("quarkus.tls.reload-period", "1s"),
+        Map.entry("gateway.acme.challenge-dir", ACME_DIR.toString()),
         Map.entry("gateway.feed.target", "feedsink"),
         Map.entry("eventpaths.targets.feedsink.url", "https://localhost:" + sslPort),
         Map.entry("eventpaths.targets.feedsink.trust-cert-pem", certs + "/ca.crt"),
