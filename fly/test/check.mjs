@@ -5,7 +5,8 @@
 //   2. fly/Dockerfile: its final stage's ENV and CMD run here without Docker (image paths
 //      mapped to the repository) against the packaged apps, all four together like on Fly
 //      (private names rewritten to [::1]), with throwaway secrets: readiness, metrics, the
-//      JVM options, TLS with HTTP/2 from the secret's certificate, the redirect, the links
+//      JVM options, TLS with HTTP/2 from the secret's certificate, the redirect to the public
+//      HTTPS port and ACME HTTP-01 answers on the plain port, the links
 //      between the apps, SIGTERM within kill_timeout, refusal without secrets;
 //   3. the workflows: actionlint and a JSON-schema validator, actions pinned by commit SHA,
 //      ci.yml runs `bash .ci/run`, deploy.yml deploys every app after CI, one at a time.
@@ -97,6 +98,9 @@ for (const app of apps) {
   app.plainPort = Number(prop('quarkus.http.port', '8080'));
   app.sslPort = Number(prop('quarkus.http.ssl-port', '8443'));
   app.insecure = prop('quarkus.http.insecure-requests', 'enabled');
+  // The gateway's plain port (PlainHttp): redirects name this port, ACME answers come from this folder.
+  app.publicHttps = Number(prop('gateway.public-https-port', String(app.sslPort)));
+  app.acmeDir = prop('gateway.acme.challenge-dir', null);
   app.mgmt = /-Dquarkus\.management\.enabled=true\b/.test(args.MAVEN_EXTRA_ARGS ?? '')
     || app.props.get('quarkus.management.enabled') === 'true';
   app.mgmtPort = Number(prop('quarkus.management.port', '9000'));
@@ -159,8 +163,14 @@ for (const app of live) {
     check(`gateway: a [[services]] on internal port ${app.plainPort} (quarkus.http.port) exposed on 80, no handlers`,
       plain.length === 1 && plain[0].ports?.some((p) => p.port === 80)
         && plain[0].ports.every((p) => (p.handlers ?? []).length === 0));
-    check(`gateway: plain port ${app.plainPort} redirects to HTTPS (quarkus.http.insecure-requests=${app.insecure})`,
-      app.insecure === 'redirect');
+    check(`gateway: plain port ${app.plainPort} is the gateway's own (quarkus.http.insecure-requests=enabled: PlainHttp answers ACME challenges and redirects the rest)`,
+      app.insecure === 'enabled', `quarkus.http.insecure-requests=${app.insecure}`);
+    check(`gateway: redirects name the public HTTPS port ${app.publicHttps} (GATEWAY_PUBLIC_HTTPS_PORT), which the passthrough service exposes`,
+      tls.length === 1 && tls[0].ports.some((p) => p.port === app.publicHttps), `exposed ${tls[0]?.ports.map((p) => p.port)}`);
+    check('gateway: the passthrough HTTPS service exposes 443 only (no app port like 8443 on the internet)',
+      tls.length === 1 && tls[0].ports.every((p) => p.port === 443), `exposed ${tls[0]?.ports.map((p) => p.port)}`);
+    check(`gateway: GATEWAY_ACME_CHALLENGE_DIR (${app.acmeDir}) is an absolute folder under /tmp (writable by the app's user, outside /app)`,
+      typeof app.acmeDir === 'string' && /^\/tmp\/[^\s]+$/.test(app.acmeDir) && !app.acmeDir.includes('..'));
     check('gateway: no service exposes another internal port (management, metrics stay private)',
       services.every((s) => s.internal_port === app.sslPort || s.internal_port === app.plainPort),
       services.map((s) => s.internal_port).join(','));
@@ -607,20 +617,36 @@ async function runtime() {
     check('gateway: certificate files written at TLS_CERT_FILE / TLS_KEY_FILE, the key readable by its owner only',
       certFile && keyFile && (keyFile.mode & 0o077) === 0, keyFile ? (keyFile.mode & 0o777).toString(8) : 'missing');
     // The plain port redirects, and the port it names must be one Fly exposes.
-    const r = await get(`http://127.0.0.1:${g.local.plain}/board/demo`, {}).catch((e) => ({ status: e.message, headers: new Map() }));
+    const r = await get(`http://127.0.0.1:${g.local.plain}/board/demo?b=x`, {}).catch((e) => ({ status: e.message, headers: new Map() }));
     const loc = r.headers.get?.('location') ?? '';
     let named = null;
     try { const u = new URL(loc); named = u.protocol === 'https:' ? (u.port ? Number(u.port) : 443) : null; } catch { /* below */ }
     const prodNamed = named === g.local.ssl ? g.sslPort : named;
     const exposed = (g.toml.services ?? []).filter((s) => s.internal_port === g.sslPort).flatMap((s) => s.ports.map((p) => p.port));
-    check(`gateway: plain HTTP redirects to https (port ${prodNamed} on Fly), a port the passthrough service exposes`,
-      (r.status === 301 || r.status === 302 || r.status === 308) && prodNamed !== null && exposed.includes(prodNamed),
+    check(`gateway: plain HTTP GET gets 301 to https://<host>${prodNamed === 443 ? '' : `:${prodNamed}`}/<path>?<query> (port ${prodNamed} on Fly), a port the passthrough service exposes`,
+      r.status === 301 && prodNamed !== null && exposed.includes(prodNamed) && loc.endsWith('/board/demo?b=x'),
       `HTTP ${r.status} ${loc}; exposed ${exposed.join(',')}`);
-    if (prodNamed !== null && prodNamed !== 443) {
-      note(`the redirect names port ${prodNamed} (quarkus.http.ssl-port), not 443: fly.toml exposes ${prodNamed} for it (fly/README.md, "Known gaps")`);
+    const post = await fetch(`http://127.0.0.1:${g.local.plain}/g/echo/x/up`, { method: 'POST', body: '{}\n', redirect: 'manual' })
+      .then((x) => ({ status: x.status })).catch((e) => ({ status: e.message }));
+    check('gateway: plain HTTP POST gets 308 (a POST stays a POST)', post.status === 308, `HTTP ${post.status}`);
+    // ACME HTTP-01: a challenge file in GATEWAY_ACME_CHALLENGE_DIR (mapped here like /tmp) is
+    // served on the plain port, byte for byte, as text/plain.
+    const acmeDir = g.child.env.GATEWAY_ACME_CHALLENGE_DIR;
+    if (acmeDir) {
+      const token = crypto.randomBytes(32).toString('base64url');
+      const keyAuth = `${token}.${crypto.randomBytes(32).toString('base64url')}`;
+      fs.mkdirSync(path.join(acmeDir, '.well-known/acme-challenge'), { recursive: true });
+      fs.writeFileSync(path.join(acmeDir, '.well-known/acme-challenge', token), keyAuth);
+      const a = await get(`http://127.0.0.1:${g.local.plain}/.well-known/acme-challenge/${token}`).catch((e) => ({ status: e.message, headers: new Map(), body: '' }));
+      check('gateway: an ACME HTTP-01 challenge written to GATEWAY_ACME_CHALLENGE_DIR/.well-known/acme-challenge/ is served on the plain port',
+        a.status === 200 && a.body === keyAuth && /^text\/plain/.test(a.headers.get?.('content-type') ?? ''),
+        `HTTP ${a.status} ${String(a.body).slice(0, 100)}`);
+      const missing = await get(`http://127.0.0.1:${g.local.plain}/.well-known/acme-challenge/x${token}`).catch((e) => ({ status: e.message, body: '' }));
+      check('gateway: an ACME token with no file is a 404 with a JSON reason', missing.status === 404 && /"error"/.test(missing.body),
+        `HTTP ${missing.status}`);
     }
     const plainHealth = await get(`http://127.0.0.1:${g.local.plain}/q/health/ready`).catch(() => ({ status: 0 }));
-    note(`gateway: /q/health/ready on the plain port answers ${plainHealth.status} (why health and metrics use the management port)`);
+    note(`gateway: /q/health/ready on the plain port answers ${plainHealth.status} (with the management interface, health and metrics are on its port only)`);
     // The gateway feeds presence-read over its target URL, with the shared link secret.
     const pr = by('presence-read');
     if (pr) {
