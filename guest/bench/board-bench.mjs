@@ -457,7 +457,10 @@ async function screenBench() {
   log('screen: launching two browsers');
   const [alice, bob] = await Promise.all([launchBrowser(), launchBrowser()]);
   try {
-    const a = await openBoard(alice, system.origin, board);
+    // --a-query 'worker=dedicated' (or 'upload=batch', ...): A's page with other options, to
+    // see which part of the browser's path costs what.
+    const aQuery = argv.includes('--a-query') ? `&${argv[argv.indexOf('--a-query') + 1]}` : '';
+    const a = await openBoard(alice, system.origin, `${board}${aQuery}`);
     const b = await openBoard(bob, system.origin, board);
 
     // --- a Node guest on the same board's read link (no browser on the receiving end),
@@ -489,7 +492,11 @@ async function screenBench() {
     reader.down.onEvent = (/** @type {any} */ e) => {
       reader.down.events.length = 0;
       const kind = { 'task.added': 'add', 'task.completed': 'done', 'task.removed': 'remove' }[/** @type {string} */ (e.type)];
-      if (kind) seen('node', e.data.task, kind, NaN);
+      if (kind) {
+        const p = pending.get(`${e.data.task}/${kind}`);
+        if (p && p.at === undefined) p.at = e.data.at; // tasks-write's clock when it committed the change (ms)
+        seen('node', e.data.task, kind, performance.timeOrigin + performance.now());
+      }
     };
     writer.down.onEvent = (/** @type {any} */ e) => {
       writer.down.events.length = 0;
@@ -577,7 +584,7 @@ async function screenBench() {
           return t;
         }, { type, data });
       } else {
-        p.t0Page = NaN;
+        p.t0Page = performance.timeOrigin + performance.now(); // Node's wall clock: the sender's
         p.a = p.a ?? NaN; // A's screen still counts below (the Node writer's change reaches it too)
         writer.up.send({ type, id: `c-${run}-s${round}-${i}`, data });
       }
@@ -654,6 +661,44 @@ async function screenBench() {
     const problems = await b.evaluate(() => /** @type {any} */ (window).__board.problems());
     if (problems.length) failures.push(`screen: B shows problems: ${JSON.stringify(problems.slice(0, 3))}`);
 
+    // Two costs on the browser's part of the path, measured apart: an IndexedDB put with
+    // durability 'strict' (what the outbox does before sending a command; in A's profile),
+    // and the interval between animation frames (the page renders in one) in B.
+    const probes = await a.evaluate(async () => {
+      const db = /** @type {IDBDatabase} */ (await new Promise((resolve, reject) => {
+        const r = indexedDB.open('board-bench-probe', 1);
+        r.onupgradeneeded = () => r.result.createObjectStore('s');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      }));
+      /** @param {'strict' | 'relaxed'} durability */
+      const puts = async (durability) => {
+        const out = [];
+        for (let i = 0; i < 60; i++) {
+          const t = performance.now();
+          await new Promise((resolve, reject) => {
+            const tx = db.transaction('s', 'readwrite', { durability });
+            tx.objectStore('s').put({ i, pad: 'x'.repeat(200) }, i);
+            tx.oncomplete = resolve;
+            tx.onerror = () => reject(tx.error);
+          });
+          out.push(performance.now() - t);
+        }
+        return out.slice(10);
+      };
+      return { strict: await puts('strict'), relaxed: await puts('relaxed') };
+    });
+    const frames = await b.evaluate(async () => {
+      const out = [];
+      let last = await new Promise((r) => requestAnimationFrame(r));
+      for (let i = 0; i < 60; i++) {
+        const t = /** @type {number} */ (await new Promise((r) => requestAnimationFrame(r)));
+        out.push(t - /** @type {number} */ (last));
+        last = t;
+      }
+      return out;
+    });
+
     conn.close();
     await Promise.all([a.close(), b.close()]);
 
@@ -686,7 +731,12 @@ async function screenBench() {
       row('  A → B, adds only, page clocks', B.filter((p) => p.kind === 'add').map((p) => span(p, 'bPage', 't0Page'))),
       row('  A → B, completes only', B.filter((p) => p.kind === 'done').map((p) => span(p, 'bPage', 't0Page'))),
       row('  A → B, removes only', B.filter((p) => p.kind === 'remove').map((p) => span(p, 'bPage', 't0Page'))),
+      row('  A → tasks-write commits it (its ms clock)', B.map((p) => span(p, 'at', 't0Page'))),
+      row('  tasks-write commits it → B screen', B.map((p) => span(p, 'bPage', 'at'))),
+      row('  tasks-write commits it → Node guest', B.map((p) => span(p, 'nodePage', 'at'))),
       row('Node guest → Node guest (no browser)', fromNode.map((p) => span(p, 'node', 't0'))),
+      row('  Node guest → tasks-write commits it', fromNode.map((p) => span(p, 'at', 't0Page'))),
+      row('  tasks-write commits it → Node guest', fromNode.map((p) => span(p, 'nodePage', 'at'))),
       row('Node guest → B screen, Node clock (+1 hop)', fromNode.map((p) => span(p, 'b', 't0'))),
     ];
     const cdpS = sorted(cdp);
@@ -700,6 +750,8 @@ async function screenBench() {
       `Browser A changes the board through window.__board (cycling add / complete / remove, a task's three changes 15 changes apart), ${S.changes} changes paced at ${S.rate}/s after ${S.warmupChanges} of warm-up; B's MutationObserver on the task list reports each one. Milliseconds; "page clocks" = performance.timeOrigin + now() in A before the command and in B when the DOM changed. The Node-guest rows split the path (see the README).`,
       '',
       table(['path', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], rows),
+      '',
+      `Browser costs measured apart (ms, p50 / p99): IndexedDB put, durability strict ${f2(pct(sorted(probes.strict), 0.5))} / ${f2(pct(sorted(probes.strict), 0.99))}, relaxed ${f2(pct(sorted(probes.relaxed), 0.5))} / ${f2(pct(sorted(probes.relaxed), 0.99))}; interval between animation frames in B ${f1(pct(sorted(frames), 0.5))} / ${f1(pct(sorted(frames), 0.99))}.`,
       '',
       `One DevTools-protocol evaluate round trip (Node → A → Node): p50 ${f2(pct(cdpS, 0.5))} ms, p99 ${f2(pct(cdpS, 0.99))} ms. CPU while A changed the board (cores): ${cpuLine}.`,
       '',
