@@ -142,10 +142,24 @@ public class GuestRoutes {
     }
 
     GuestPair pair;
+    GuestPair superseded = null;
     String refusal = null;
     boolean startNow = false;
     synchronized (lock) {
       pair = pairs.get(key);
+      if (isUpload && pair != null && !pair.started && !pair.closed && pair.upload != null
+          && pair.upload.connection() != conn) {
+        // An upload still waiting for its download, from another connection: the guest has
+        // reopened the link on a new connection, and the old one is dead or dying (the
+        // gateway may not have seen it close yet). The newer upload takes its place, so the
+        // download that follows pairs with a live upload, not with one that is gone.
+        superseded = pair;
+        pair.closed = true;
+        metrics.waiting(-1);
+        pairs.remove(key);
+        linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
+        pair = null;
+      }
       if (pair == null) {
         int held = linksPerGuest.getOrDefault(guest, 0);
         if (held >= config.maxLinksPerGuest()) {
@@ -185,6 +199,14 @@ public class GuestRoutes {
         metrics.waiting(-1);
         startNow = true;
       }
+    }
+    if (superseded != null) {
+      if (superseded.timer >= 0) {
+        vertx.cancelTimer(superseded.timer);
+      }
+      metrics.refusal("superseded");
+      superseded.answerUpload(409, new JsonObject().put("error", "superseded")
+          .put("message", "a newer upload for this link arrived on another connection").put("action", "reopen"));
     }
     if (refusal != null) {
       release.run();

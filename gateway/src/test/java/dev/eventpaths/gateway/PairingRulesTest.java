@@ -87,6 +87,44 @@ class PairingRulesTest {
   }
 
   @Test
+  void aWaitingUploadIsReplacedByANewerOneFromAnotherConnection() throws Exception {
+    String guest = client.newGuest();
+    // The old connection's upload, still held (as when the gateway has not yet seen that
+    // connection close); the guest reopens the link on a new connection: upload, then download.
+    var stale = client.upload(guest, "echo", "moved");
+    Thread.sleep(100);
+    double before = metrics.refusals("superseded");
+    try (GuestClient reopened = new GuestClient(vertx)) {
+      var up = reopened.upload(guest, "echo", "moved");
+      var outcome = stale.outcome.get(5, TimeUnit.SECONDS);
+      assertEquals(409, outcome.status(), outcome.body());
+      assertEquals("superseded", outcome.json().getString("error"));
+      var down = reopened.download(guest, "echo", "moved", null);
+      assertEquals(200, down.status());
+      up.send(Event.of("on.the.new.connection"));
+      assertEquals("on.the.new.connection", down.nextData().type(), "paired with the live upload, no upload_lost");
+      up.end();
+    }
+    assertEquals(before + 1, metrics.refusals("superseded"));
+  }
+
+  @Test
+  void aSecondUploadOnTheSameConnectionIsStillADuplicate() throws Exception {
+    String guest = client.newGuest();
+    var first = client.upload(guest, "echo", "twice");
+    Thread.sleep(100);
+    var second = client.upload(guest, "echo", "twice");
+    var outcome = second.outcome.get(5, TimeUnit.SECONDS);
+    assertEquals(409, outcome.status());
+    assertEquals("duplicate_stream", outcome.json().getString("error"));
+    var down = client.download(guest, "echo", "twice", null);
+    assertEquals(200, down.status());
+    first.send(Event.of("first.kept"));
+    assertEquals("first.kept", down.nextData().type());
+    first.end();
+  }
+
+  @Test
   void aForgedOrMissingGuestIdIsRefused() throws Exception {
     String guest = client.newGuest();
     String tampered = guest.substring(0, 5) + (guest.charAt(5) == 'A' ? 'B' : 'A') + guest.substring(6);
