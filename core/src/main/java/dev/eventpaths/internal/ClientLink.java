@@ -118,7 +118,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     if (!addresses.fixed() || request.address() != null) {
       // This instance's own connection pool; authority and TLS name stay the target's host.
-      ro.setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(LinkClient.port(target), address));
+      ro.setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(LinkClient.port(target), address))
+          .setHost(target.url().getHost()).setPort(LinkClient.port(target));
     }
     http.request(ro).onComplete(ar -> {
       if (first) {

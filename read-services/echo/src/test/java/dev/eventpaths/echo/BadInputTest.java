@@ -127,7 +127,9 @@ class BadInputTest {
 
   @Test
   void http11OnALinkRouteIsRefusedWith505() {
-    given().header("authorization", "Bearer " + TestPeers.SECRET).body("{\"type\":\"x\"}\n")
+    // The app listens on :: in tests (MultiAddressTargetTest), which is no host for a URL.
+    given().baseUri("http://localhost").port(TestPeers.url("h2c").getPort())
+        .header("authorization", "Bearer " + TestPeers.SECRET).body("{\"type\":\"x\"}\n")
         .when().post("/links/echo")
         .then().statusCode(505).body("error", equalTo("http2_required"));
   }
