@@ -630,11 +630,41 @@ async function screenBench() {
         return false;
       }
     });
+    /** Chromium's CPU by process type (browser, renderer, gpu-process, utility: network, storage) */
+    const chromeByType = () => {
+      /** @type {Record<string, number>} */
+      const out = {};
+      for (const pid of browserPids) {
+        let type = 'browser';
+        try {
+          const m = /--type=([\w-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+          const sub = /--utility-sub-type=([\w.]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+          type = m ? (sub ? `${m[1]}:${sub[1].split('.').slice(-1)[0]}` : m[1]) : 'browser';
+        } catch {
+          continue;
+        }
+        out[type] = (out[type] ?? 0) + (procCpu(pid) || 0);
+      }
+      return out;
+    };
+    // What the two windows (not their workers) spend: Chromium's own per-page counters.
+    const cdpA = await alice.newCDPSession(a);
+    const cdpB = await bob.newCDPSession(b);
+    await Promise.all([cdpA.send('Performance.enable'), cdpB.send('Performance.enable')]);
+    const pageMetrics = async (/** @type {any} */ c) => Object.fromEntries((await c.send('Performance.getMetrics')).metrics.map((/** @type {any} */ m) => [m.name, m.value]));
+    const [pmA0, pmB0] = await Promise.all([pageMetrics(cdpA), pageMetrics(cdpB)]);
+    const chromeTypesBefore = chromeByType();
     const chromeBefore = browserPids.reduce((s, pid) => s + (procCpu(pid) || 0), 0);
     const tc = performance.now();
     await paced(S.changes, 'browser');
     const chromeCores = (browserPids.reduce((s, pid) => s + (procCpu(pid) || 0), 0) - chromeBefore) / ((performance.now() - tc) / 1000);
     const cores = cpu();
+    const chromeSecs = (performance.now() - tc) / 1000;
+    const chromeTypes = Object.entries(chromeByType()).map(([k, v]) => `${k} ${f2((v - (chromeTypesBefore[k] ?? 0)) / chromeSecs)}`).join(', ');
+    const [pmA1, pmB1] = await Promise.all([pageMetrics(cdpA), pageMetrics(cdpB)]);
+    const perChange = (/** @type {any} */ m0, /** @type {any} */ m1) =>
+      ['TaskDuration', 'ScriptDuration', 'RecalcStyleDuration', 'LayoutDuration'].map((k) => `${k.replace('Duration', '')} ${f2(((m1[k] - m0[k]) * 1000) / S.changes)}`).join(', ');
+    const windowCost = `A's window ${perChange(pmA0, pmA1)}; B's window ${perChange(pmB0, pmB1)}`;
     const fromBrowser = done.splice(0);
     log(`screen: ${S.changes} changes from a Node guest at ${S.rate}/s`);
     await paced(S.changes, 'node');
@@ -752,6 +782,8 @@ async function screenBench() {
       table(['path', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], rows),
       '',
       `Browser costs measured apart (ms, p50 / p99): IndexedDB put, durability strict ${f2(pct(sorted(probes.strict), 0.5))} / ${f2(pct(sorted(probes.strict), 0.99))}, relaxed ${f2(pct(sorted(probes.relaxed), 0.5))} / ${f2(pct(sorted(probes.relaxed), 0.99))}; interval between animation frames in B ${f1(pct(sorted(frames), 0.5))} / ${f1(pct(sorted(frames), 0.99))}.`,
+      '',
+      `Chromium's CPU by process type, both browsers (cores): ${chromeTypes}. Main-thread time of each window per change (ms; the workers not included): ${windowCost}.`,
       '',
       `One DevTools-protocol evaluate round trip (Node → A → Node): p50 ${f2(pct(cdpS, 0.5))} ms, p99 ${f2(pct(cdpS, 0.99))} ms. CPU while A changed the board (cores): ${cpuLine}.`,
       '',
