@@ -18,7 +18,10 @@ let alice;
 let bob;
 
 before(async () => {
-  [system, alice, bob] = await Promise.all([startSystem(), launchBrowser(), launchBrowser()]);
+  // The system first: with two instances of everything (EVENTPATHS_TOPOLOGY=prod-like) its
+  // JVMs take both cores while they start, and a browser launched meanwhile can time out.
+  system = await startSystem();
+  [alice, bob] = await Promise.all([launchBrowser(), launchBrowser()]);
 });
 after(async () => {
   await Promise.all([alice?.dispose(), bob?.dispose()]);
@@ -165,14 +168,15 @@ describe('the task board', () => {
     const board = unique('offline');
     const a = await openBoard(alice, system.origin, board);
     const b = await openBoard(bob, system.origin, board);
-    const gateway = system.instance('gateway');
-    await gateway.kill('SIGKILL');
+    // Down means every instance (the prod-like topology runs two).
+    const gateways = system.instances('gateway');
+    await Promise.all(gateways.map((g) => g.kill('SIGKILL')));
     await eventually(async () => (await pageState(a)).status.shown !== 'open', 20_000, 'the page to show it is not live');
     await a.fill('#add-title', 'made offline');
     await a.press('#add-title', 'Enter');
     await eventually(async () => (await pageState(a)).status.pending === 1, 5000, 'the change to wait in the outbox, counted on the page');
     assert.match(String(await a.textContent('#pending')), /1 change waiting/);
-    await gateway.start();
+    await Promise.all(gateways.map((g) => g.start()));
     await eventually(async () => (await shown(b)).some((t) => t.title === 'made offline'), 30_000, 'the offline change to reach Bob');
     const { log } = await assertBoardsMatchLog(system, [a, b], board);
     assert.equal(log.filter((e) => e.data.board === board).length, 1, 'applied once');
@@ -182,8 +186,8 @@ describe('the task board', () => {
   test('a change kept in IndexedDB while the gateway is down survives a restart of the service worker and is applied once', { timeout: 120_000 }, async () => {
     const board = unique('idb');
     const a = await openBoard(alice, system.origin, board);
-    const gateway = system.instance('gateway');
-    await gateway.kill('SIGKILL');
+    const gateways = system.instances('gateway');
+    await Promise.all(gateways.map((g) => g.kill('SIGKILL')));
     await a.fill('#add-title', 'kept in IndexedDB');
     await a.press('#add-title', 'Enter');
     await eventually(async () => (await pageState(a)).status.pending === 1, 10_000, 'the change stored in the outbox');
@@ -193,7 +197,7 @@ describe('the task board', () => {
     await cdp.send('ServiceWorker.enable');
     await cdp.send('ServiceWorker.stopAllWorkers');
     await eventually(async () => (await pageState(a)).problems.some((/** @type {any} */ p) => p.reason.startsWith('worker_')), 30_000, 'the page to notice the worker was stopped');
-    await gateway.start();
+    await Promise.all(gateways.map((g) => g.start()));
     const b = await openBoard(bob, system.origin, board);
     await eventually(async () => (await shown(b)).some((t) => t.title === 'kept in IndexedDB'), 45_000, 'the stored change to arrive from the new worker');
     await waitLive(a, 45_000);
