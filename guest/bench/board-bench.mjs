@@ -199,7 +199,22 @@ mkdirSync(dataRoot, { recursive: true });
 const dataDir = mkdtempSync(join(dataRoot, 'bench-board-'));
 const logDir = join(dataRoot, 'bench-board-logs');
 log(`starting the system (data ${dataDir}, logs ${logDir})`);
-const system = await startSystem({ dataDir, logDir });
+// Another engineer may be rebuilding a jar meanwhile: a start that fails is tried again.
+/** @type {Awaited<ReturnType<typeof startSystem>>} */
+let system;
+for (let attempt = 1; ; attempt++) {
+  try {
+    system = await startSystem({ dataDir, logDir });
+    break;
+  } catch (error) {
+    if (attempt === 3) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+    log(`the system did not start (${String(error).split('\n')[0]}); trying again in 20 s`);
+    await sleep(20_000);
+  }
+}
 log(`system up at ${system.origin}`);
 const pidOf = (/** @type {string} */ name) => /** @type {any} */ (system.instance(name)).pid;
 const twPort = /** @type {any} */ (system.instance('tasks-write')).entry.port;
