@@ -100,6 +100,11 @@ function render() {
  * @param {number} count
  */
 function fill(li, task, index, count) {
+  // Touch the DOM only when what this item shows changed: every write (even of the same
+  // value) costs style, layout and paint work in every tab on every change of the board.
+  const shown = JSON.stringify([task.title, task.done, index === 0, index === count - 1, editing === task.task]);
+  if (li.dataset.shown === shown) return;
+  li.dataset.shown = shown;
   const q = (/** @type {string} */ c) => /** @type {HTMLElement} */ (li.querySelector(c));
   li.classList.toggle('is-done', task.done);
   li.dataset.done = String(task.done);
