@@ -154,8 +154,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
           response(r.result());
         }
       });
-      writer = new OutboundWriter(context, req, settings.batch(), this,
-          StreamWritability.of(req.connection(), req::streamId));
+      writer = new OutboundWriter(context, req, settings.batch(), this);
       req.sendHead();
       timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
       out.subscribe(writer);

@@ -38,8 +38,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
    * flow control) wait for it, so one busy link could starve the others on its connection.
    */
   static final int YIELD_BYTES = 64 * 1024;
-  /** While paused, how often to look whether the network takes writes again. */
-  static final long POLL_MILLIS = 20;
 
   /** What the owning link hears about the output. */
   public interface Listener {
@@ -60,8 +58,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private final WriteStream<Buffer> sink;
   private final int batch;
   private final Listener listener;
-  private final java.util.function.BooleanSupplier networkWritable;
-  private long pollTimer = -1;
   private final Queue<Object> handoff = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean handoffScheduled = new AtomicBoolean();
   private Flow.Subscription upstream;
@@ -83,16 +79,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private volatile long lastWriteNanos = System.nanoTime();
 
   public OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener) {
-    this(context, sink, batch, listener, () -> true);
-  }
-
-  /**
-   * @param networkWritable whether the transport can send on this stream now, asked besides
-   *     {@code sink.writeQueueFull()} (see {@link StreamWritability})
-   */
-  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener,
-      java.util.function.BooleanSupplier networkWritable) {
-    this.networkWritable = networkWritable;
     this.context = context;
     this.sink = sink;
     this.batch = batch;
@@ -267,44 +253,28 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     sink.write(Buffer.buffer(out));
     lastWriteNanos = System.nanoTime();
     listener.wrote(events, bytes);
-    if (sink.writeQueueFull() || !networkWritable.getAsBoolean()) {
+    if (sink.writeQueueFull()) {
       writable = false;
       pausedSince = System.nanoTime();
-      sink.drainHandler(v -> drained());
-      // Vert.x's drain notice can lag behind (or, when only Netty said full, never come):
-      // look again now and then while paused.
-      pollTimer = context.owner().setPeriodic(POLL_MILLIS, id -> {
-        if (writable || cancelled) {
-          context.owner().cancelTimer(id);
-        } else if (!sink.writeQueueFull() && networkWritable.getAsBoolean()) {
-          drained();
+      sink.drainHandler(v -> {
+        if (writable) {
+          return;
         }
+        writable = true;
+        listener.paused(System.nanoTime() - pausedSince);
+        flush();
+        if (terminalPending && !cancelled) {
+          terminalPending = false;
+          report(terminalFailure);
+          return;
+        }
+        replenish();
       });
     } else if ((writtenThisTurn += bytes) >= YIELD_BYTES) {
       yieldThenReplenish();
     } else {
       replenish();
     }
-  }
-
-  /** The network takes writes again: write what is pending, then ask the producer for more. */
-  private void drained() {
-    if (writable) {
-      return;
-    }
-    writable = true;
-    if (pollTimer >= 0) {
-      context.owner().cancelTimer(pollTimer);
-      pollTimer = -1;
-    }
-    listener.paused(System.nanoTime() - pausedSince);
-    flush();
-    if (terminalPending && !cancelled) {
-      terminalPending = false;
-      report(terminalFailure);
-      return;
-    }
-    replenish();
   }
 
   /** Asks the producer for more in a later event-loop task, after the others have run. */
