@@ -154,7 +154,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
           response(r.result());
         }
       });
-      writer = new OutboundWriter(context, req, settings.batch(), this);
+      writer = new OutboundWriter(context, req, settings.batch(), this,
+          StreamWritability.of(req.connection(), req::streamId));
       req.sendHead();
       timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
       out.subscribe(writer);

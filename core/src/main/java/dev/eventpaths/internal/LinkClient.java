@@ -33,6 +33,8 @@ public final class LinkClient implements AutoCloseable {
 
   /** What a peer may send on one link before its reader takes it (HTTP/2 stream window). */
   static final int STREAM_WINDOW = 64 * 1024;
+  /** What a peer may send on one connection before readers take it: 256 links' stream windows. */
+  static final int CONNECTION_WINDOW = 256 * STREAM_WINDOW;
 
   private final Vertx vertx;
   private final LinkSettings settings;
@@ -128,14 +130,12 @@ public final class LinkClient implements AutoCloseable {
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
         .setHttp2MultiplexingLimit(-1) // as many links per connection as the server allows
+        // Each link may leave a stream window (64 KiB) of answers unread; the connection's
+        // window is far larger, so links whose readers stopped (each holding at most its
+        // stream window) cannot use it all up and stall their neighbours on the connection.
+        // Writers stay bounded by the stream window through StreamWritability.
         .setInitialSettings(new Http2Settings().setInitialWindowSize(STREAM_WINDOW))
-        // Known limit: a stalled link keeps its unread bytes (up to its stream window) counted
-        // against the connection's window, which is the same 64 KiB, so it holds back the other
-        // links on that connection until it reads. A larger connection window is the usual
-        // cure, but with Vert.x 4.5 (setHttp2ConnectionWindowSize) this client's writes stop
-        // being limited by the server's stream window: a link to a service that reads nothing
-        // wrote 1.1 MB with a 1 MiB window and 16.8 MB with 16 MiB before its write queue
-        // reported full (BackpressureTest). Backpressure matters more; see core/README.md.
+        .setHttp2ConnectionWindowSize(CONNECTION_WINDOW)
         .setDefaultHost(t.url().getHost())
         .setDefaultPort(port(t))
         .setConnectTimeout(5_000)

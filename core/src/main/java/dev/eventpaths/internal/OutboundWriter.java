@@ -38,6 +38,10 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
    * flow control) wait for it, so one busy link could starve the others on its connection.
    */
   static final int YIELD_BYTES = 64 * 1024;
+  /** How far past Netty's "not writable" a writer may go while Vert.x's flag lags behind. */
+  static final int LAG_BYTES = 256 * 1024;
+  /** While paused on Netty's word, the longest wait between looks at the stream's window. */
+  static final long POLL_MAX_MILLIS = 50;
 
   /** What the owning link hears about the output. */
   public interface Listener {
@@ -58,6 +62,9 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private final WriteStream<Buffer> sink;
   private final int batch;
   private final Listener listener;
+  private final java.util.function.BooleanSupplier networkWritable;
+  private long pollTimer = -1;
+  private long aheadOfVertx;
   private final Queue<Object> handoff = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean handoffScheduled = new AtomicBoolean();
   private Flow.Subscription upstream;
@@ -79,6 +86,16 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private volatile long lastWriteNanos = System.nanoTime();
 
   public OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener) {
+    this(context, sink, batch, listener, () -> true);
+  }
+
+  /**
+   * @param networkWritable whether the transport can send on this stream now, asked besides
+   *     {@code sink.writeQueueFull()} (see {@link StreamWritability})
+   */
+  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener,
+      java.util.function.BooleanSupplier networkWritable) {
+    this.networkWritable = networkWritable;
     this.context = context;
     this.sink = sink;
     this.batch = batch;
@@ -253,28 +270,67 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     sink.write(Buffer.buffer(out));
     lastWriteNanos = System.nanoTime();
     listener.wrote(events, bytes);
-    if (sink.writeQueueFull()) {
+    boolean full = sink.writeQueueFull();
+    boolean nettyOnly = false;
+    if (!full && !networkWritable.getAsBoolean()) {
+      // Netty says the stream window is spent but Vert.x has not caught up (with a connection
+      // window larger than the stream window its flag follows the connection, not the
+      // stream). Go on up to LAG_BYTES past it, then stop on Netty's word.
+      aheadOfVertx += bytes;
+      full = nettyOnly = aheadOfVertx > LAG_BYTES;
+    } else {
+      aheadOfVertx = 0;
+    }
+    if (full) {
+      aheadOfVertx = 0;
       writable = false;
       pausedSince = System.nanoTime();
-      sink.drainHandler(v -> {
-        if (writable) {
-          return;
-        }
-        writable = true;
-        listener.paused(System.nanoTime() - pausedSince);
-        flush();
-        if (terminalPending && !cancelled) {
-          terminalPending = false;
-          report(terminalFailure);
-          return;
-        }
-        replenish();
-      });
+      sink.drainHandler(v -> drained());
+      if (nettyOnly) {
+        // No drain notice will come for a pause Vert.x did not see: look again, soon at first
+        // (a busy link waits for its peer's next WINDOW_UPDATE, usually a millisecond away),
+        // then less often (a stalled link may wait for minutes).
+        poll(1);
+      }
     } else if ((writtenThisTurn += bytes) >= YIELD_BYTES) {
       yieldThenReplenish();
     } else {
       replenish();
     }
+  }
+
+  private void poll(long delayMillis) {
+    pollTimer = context.owner().setTimer(delayMillis, id -> {
+      pollTimer = -1;
+      if (writable || cancelled) {
+        return;
+      }
+      if (!sink.writeQueueFull() && networkWritable.getAsBoolean()) {
+        drained();
+      } else {
+        poll(Math.min(delayMillis * 2, POLL_MAX_MILLIS));
+      }
+    });
+  }
+
+  /** The network takes writes again: write what is pending, then ask the producer for more. */
+  private void drained() {
+    if (writable) {
+      return;
+    }
+    writable = true;
+    if (pollTimer >= 0) {
+      context.owner().cancelTimer(pollTimer);
+      pollTimer = -1;
+    }
+    listener.paused(System.nanoTime() - pausedSince);
+    flush();
+    if (terminalPending && !cancelled) {
+      terminalPending = false;
+      report(terminalFailure);
+      return;
+    }
+    replenish();
   }
 
   /** Asks the producer for more in a later event-loop task, after the others have run. */
