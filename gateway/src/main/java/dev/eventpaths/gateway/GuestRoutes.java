@@ -6,6 +6,7 @@ import dev.eventpaths.EventpathsConfig;
 import dev.eventpaths.Links;
 import dev.eventpaths.internal.LinkRuntime;
 import dev.eventpaths.internal.Refusal;
+import io.quarkus.runtime.ShutdownEvent;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpConnection;
@@ -45,6 +46,7 @@ public class GuestRoutes {
   @Inject GatewayFeed feed;
 
   private final Object lock = new Object();
+  private volatile boolean shuttingDown;
   private final Map<String, GuestPair> pairs = new HashMap<>();
   private final Map<String, Integer> linksPerGuest = new HashMap<>();
   private final Map<HttpConnection, AtomicInteger> streamsPerConnection = new ConcurrentHashMap<>();
@@ -54,6 +56,30 @@ public class GuestRoutes {
     router.post("/g/:service/:link/up").handler(rc -> stream(rc, true));
     router.get("/g/:service/:link/down").handler(rc -> stream(rc, false));
     router.post("/g/:service/:link/batch").handler(this::batch);
+  }
+
+  /**
+   * Graceful shutdown (Fly sends SIGTERM on deploys and scaling): every guest link ends with a
+   * fatal {@code link.error} {@code shutting_down} on its download, so the guest reopens it
+   * at once, through the balancer, on another instance; new guest streams get 503. Waits (at
+   * most 2 s) for the downloads to be ended before the HTTP server closes.
+   */
+  void stopping(@Observes ShutdownEvent e) {
+    shuttingDown = true;
+    List<GuestPair> all;
+    synchronized (lock) {
+      all = new ArrayList<>(pairs.values());
+    }
+    all.forEach(p -> p.close("shutting_down", "the gateway is stopping; reopen the link"));
+    long deadline = System.nanoTime() + 2_000_000_000L;
+    while (pairs() > 0 && System.nanoTime() < deadline) {
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
   }
 
   /** The pairs held now (waiting or running). */
@@ -81,6 +107,10 @@ public class GuestRoutes {
   /** Checks what every guest request must carry; refuses and returns null if it fails. */
   private GatewayConfig.Route admit(RoutingContext rc, boolean streaming) {
     HttpServerRequest req = rc.request();
+    if (shuttingDown) {
+      refuse(rc, 503, "shutting_down", "the gateway is stopping; reopen the link (another instance takes it)", "reopen");
+      return null;
+    }
     if (streaming && req.version() != HttpVersion.HTTP_2) {
       refuse(rc, 505, "http2_required", "guest links stream over HTTP/2 only (HTTPS with ALPN h2)", null);
       return null;
