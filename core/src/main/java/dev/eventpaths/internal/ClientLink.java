@@ -4,6 +4,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.LinkRequest;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -12,8 +13,11 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Flow;
 
@@ -30,7 +34,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final HttpClient http;
   private final LinkClient.Target target;
   private final TargetAddresses addresses;
-  private final java.util.Set<String> tried = new java.util.HashSet<>();
+  private final Set<String> tried = new HashSet<>();
   private final String caller;
   private final LinkRequest request;
   private final Multi<Event> out;
@@ -82,8 +86,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     if (closed) {
       return;
     }
-    io.vertx.core.Future<String> where = request.address() != null
-        ? io.vertx.core.Future.succeededFuture(tried.isEmpty() ? request.address() : null)
+    Future<String> where = request.address() != null
+        ? Future.succeededFuture(tried.isEmpty() ? request.address() : null)
         : addresses.pick(tried);
     where.onComplete(ar -> {
       if (ar.failed()) {
@@ -118,7 +122,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     if (!addresses.fixed() || request.address() != null) {
       // This instance's own connection pool; authority and TLS name stay the target's host.
-      ro.setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(LinkClient.port(target), address))
+      ro.setServer(SocketAddress.inetSocketAddress(LinkClient.port(target), address))
           .setHost(target.url().getHost()).setPort(LinkClient.port(target));
     }
     http.request(ro).onComplete(ar -> {

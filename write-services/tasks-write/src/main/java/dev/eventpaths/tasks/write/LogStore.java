@@ -45,6 +45,26 @@ interface LogStore extends AutoCloseable {
   /** Up to {@code limit} entries after {@code after}, in order. Safe from any thread. */
   List<Entry> read(long after, int limit) throws Exception;
 
+  /**
+   * One page of the log after {@code after}, read with plain SQL both stores share (the
+   * {@code log} table has the same columns in SQLite and PostgreSQL). The caller holds the
+   * connection's lock.
+   */
+  static List<Entry> readPage(java.sql.Connection c, long after, int limit) throws java.sql.SQLException {
+    List<Entry> out = new java.util.ArrayList<>();
+    try (java.sql.PreparedStatement ps = c.prepareStatement(
+        "SELECT seq, command_id, type, board, task, title, before_task, at FROM log WHERE seq > ? ORDER BY seq LIMIT ?")) {
+      ps.setLong(1, after);
+      ps.setInt(2, limit);
+      try (java.sql.ResultSet r = ps.executeQuery()) {
+        while (r.next()) {
+          out.add(SqliteLogStore.entry(r));
+        }
+      }
+    }
+    return out;
+  }
+
   @Override
   void close();
 }

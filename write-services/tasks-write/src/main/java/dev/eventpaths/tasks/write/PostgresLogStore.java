@@ -6,7 +6,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
@@ -110,18 +109,7 @@ final class PostgresLogStore implements LogStore {
   @Override
   public List<Entry> read(long after, int limit) throws Exception {
     synchronized (reader) {
-      List<Entry> out = new ArrayList<>();
-      try (PreparedStatement ps = reader.prepareStatement(
-          "SELECT seq, command_id, type, board, task, title, before_task, at FROM log WHERE seq > ? ORDER BY seq LIMIT ?")) {
-        ps.setLong(1, after);
-        ps.setInt(2, limit);
-        try (ResultSet r = ps.executeQuery()) {
-          while (r.next()) {
-            out.add(SqliteLogStore.entry(r));
-          }
-        }
-      }
-      return out;
+      return LogStore.readPage(reader, after, limit);
     }
   }
 
