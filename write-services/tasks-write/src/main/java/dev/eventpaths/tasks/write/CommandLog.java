@@ -53,6 +53,9 @@ public class CommandLog {
   private volatile long head;
   /** The last position this instance's validation state includes (writer thread only). */
   private long appliedHead;
+  /** The validation state must be rebuilt from the store before the next batch (writer thread only). */
+  private boolean stale;
+  private static final long STALE_RETRY_MILLIS = 500;
   private final List<CompletableFuture<Void>> waiters = new ArrayList<>();
   private final ExecutorService readers = Executors.newFixedThreadPool(2, r -> {
     Thread t = new Thread(r, "tasks-log-reader");
@@ -60,6 +63,7 @@ public class CommandLog {
     return t;
   });
   private Counter commits;
+  private Counter failures;
   private DistributionSummary perCommit;
   private Timer ackLatency;
 
@@ -82,6 +86,8 @@ public class CommandLog {
     store.watch(this::headMoved);
     queue = new ArrayBlockingQueue<>(config.queue());
     commits = Counter.builder("tasks.commits").description("transactions committed").register(registry);
+    failures = Counter.builder("tasks.append.failures").description("write transactions that failed (commands answered store_failed)")
+        .register(registry);
     perCommit = DistributionSummary.builder("tasks.commands.per.commit").description("group commit size")
         .register(registry);
     ackLatency = Timer.builder("tasks.ack.latency").description("from command received to ack").register(registry);
@@ -89,8 +95,7 @@ public class CommandLog {
     running = true;
     writer = new Thread(this::writeLoop, "tasks-writer");
     writer.start();
-    LOG.infof("tasks-write: log at %s, %d changes, %d boards", Path.of(config.dataDir()).toAbsolutePath(), head,
-        boards.boards());
+    LOG.infof("tasks-write: log %s, %d changes, %d boards", store.describe(), head, boards.boards());
   }
 
   void stop(@Observes ShutdownEvent e) throws InterruptedException {
@@ -137,13 +142,38 @@ public class CommandLog {
         batch.clear();
         batch.add(queue.take());
         queue.drainTo(batch, config.maxBatch() - 1);
+        if (stale && !rebuild()) {
+          // The store is unreachable: answer now (the guests send again) rather than hold
+          // commands, and look again after a pause.
+          failBatch(batch);
+          Thread.sleep(STALE_RETRY_MILLIS);
+          continue;
+        }
         commit(batch);
       } catch (InterruptedException e) {
+        failBatch(batch);
         return;
       } catch (RuntimeException e) {
-        LOG.error("writer failed on a batch; its commands were not acknowledged", e);
+        LOG.errorf(e, "writer failed on a batch; %d commands answered store_failed", failBatch(batch));
+        stale = true;
       }
     }
+  }
+
+  /**
+   * Answers every command of the batch not answered yet with a non-fatal {@code store_failed}
+   * naming it: a command left unanswered would wait on its link for ever, neither acknowledged
+   * nor refused. Returns how many it answered.
+   */
+  private static int failBatch(List<Pending> batch) {
+    int answered = 0;
+    for (Pending p : batch) {
+      if (p.answer().complete(Event.error("store_failed", "the change was not saved; send it again", false,
+          p.command().id()))) {
+        answered++;
+      }
+    }
+    return answered;
   }
 
   private void commit(List<Pending> batch) {
@@ -163,10 +193,11 @@ public class CommandLog {
         return changes;
       });
     } catch (Exception e) {
-      LOG.error("append failed; " + changes.size() + " commands not acknowledged", e);
-      for (Pending p : accepted) {
-        p.answer().complete(Event.error("store_failed", "the change was not saved; send it again", false, p.command().id()));
-      }
+      // Whether it failed before validation (the lock, the catch-up) or after, every command
+      // of the batch is answered, and the tentative state is rebuilt before the next batch.
+      failures.increment();
+      LOG.errorf(e, "append failed; %d commands answered store_failed (the guest sends them again)", failBatch(batch));
+      stale = true;
       rebuild();
       return;
     }
@@ -231,20 +262,27 @@ public class CommandLog {
     wake.forEach(w -> w.complete(null));
   }
 
-  /** After a failed append the tentative state is wrong: rebuild it from what is durable. */
-  private void rebuild() {
+  /**
+   * After a failed append the tentative state is wrong: rebuild it from what is durable. When
+   * the store cannot be read now, the state stays stale and the writer tries again before its
+   * next batch.
+   */
+  private boolean rebuild() {
     Boards fresh = new Boards();
     long[] last = {0};
     try {
       store.replay(entry -> {
         fresh.apply(entry.change());
+        applied.put(entry.change().commandId(), entry.seq());
         last[0] = entry.seq();
       });
       boards = fresh;
       appliedHead = last[0];
+      stale = false;
+      return true;
     } catch (Exception e) {
-      LOG.error("cannot re-read the log; stopping the writer", e);
-      running = false;
+      LOG.warnf("cannot re-read the log (%s); commands are answered store_failed until it can", e.getMessage());
+      return false;
     }
   }
 

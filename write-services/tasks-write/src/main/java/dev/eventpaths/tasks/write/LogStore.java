@@ -11,6 +11,9 @@ interface LogStore extends AutoCloseable {
   /** A change and its position in the log. */
   record Entry(long seq, Change change) {}
 
+  /** Where the log is, for the start-up line (no credentials). */
+  String describe();
+
   /** The last position in the log (0 when empty). */
   long head() throws Exception;
 

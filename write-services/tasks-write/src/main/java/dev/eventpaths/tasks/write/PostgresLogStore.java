@@ -7,6 +7,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 import java.util.function.Supplier;
@@ -28,16 +29,31 @@ final class PostgresLogStore implements LogStore {
   private static final long LOCK = 0x7461736b73L; // "tasks"
   private static final String CHANNEL = "tasks_log";
 
+  /**
+   * Connection settings used unless the URL gives its own: a database that stops answering
+   * (a network partition, a failover) must fail a statement within a bounded time, so the
+   * writer answers its commands {@code store_failed} and reconnects instead of holding them.
+   */
+  static final Map<String, String> DEFAULTS = Map.of(
+      "connectTimeout", "10", "socketTimeout", "30", "tcpKeepAlive", "true", "ApplicationName", "tasks-write");
+
+  private static final long QUIET_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+
   private final String url;
-  private final Connection writer;
-  private final Connection reader;
+  private final String where;
+  /** The writer thread's connection; null after a failure, made again by the next write. */
+  private Connection writer;
+  /** For followers' reads, guarded by {@code readLock}; null after a failure. */
+  private Connection reader;
+  private final Object readLock = new Object();
   private volatile boolean closed;
   private Thread listener;
 
   PostgresLogStore(String url) throws SQLException {
-    this.url = url;
-    writer = DriverManager.getConnection(url);
-    try (Statement s = writer.createStatement()) {
+    this.url = withDefaults(url);
+    int query = url.indexOf('?');
+    this.where = "in PostgreSQL at " + (query < 0 ? url : url.substring(0, query)).replaceFirst("^jdbc:postgresql://", "");
+    try (Connection c = DriverManager.getConnection(this.url); Statement s = c.createStatement()) {
       s.execute("""
           CREATE TABLE IF NOT EXISTS log (
             seq BIGINT PRIMARY KEY,
@@ -49,22 +65,96 @@ final class PostgresLogStore implements LogStore {
             before_task TEXT,
             at BIGINT NOT NULL)""");
     }
-    writer.setAutoCommit(false);
-    reader = DriverManager.getConnection(url);
+  }
+
+  /** {@code url} with each of {@link #DEFAULTS} it does not set itself. */
+  static String withDefaults(String url) {
+    int query = url.indexOf('?');
+    java.util.Set<String> given = new java.util.HashSet<>();
+    if (query >= 0) {
+      for (String kv : url.substring(query + 1).split("&")) {
+        given.add(kv.split("=", 2)[0].toLowerCase(java.util.Locale.ROOT));
+      }
+    }
+    StringBuilder out = new StringBuilder(url);
+    char sep = query < 0 ? '?' : '&';
+    for (var d : new java.util.TreeMap<>(DEFAULTS).entrySet()) {
+      if (!given.contains(d.getKey().toLowerCase(java.util.Locale.ROOT))) {
+        out.append(sep).append(d.getKey()).append('=').append(d.getValue());
+        sep = '&';
+      }
+    }
+    return out.toString();
+  }
+
+  @Override
+  public String describe() {
+    return where;
+  }
+
+  private Connection writer() throws SQLException {
+    if (writer == null) {
+      writer = DriverManager.getConnection(url);
+      writer.setAutoCommit(false);
+    }
+    return writer;
+  }
+
+  /** Drops a connection that failed, unless it still answers (then the failure was the statement's). */
+  private static Connection dropIfBroken(Connection c) {
+    try {
+      if (c != null && c.isValid(2)) {
+        return c;
+      }
+    } catch (SQLException e) {
+      // broken
+    }
+    try {
+      if (c != null) {
+        c.close();
+      }
+    } catch (SQLException e) {
+      // already gone
+    }
+    return null;
   }
 
   @Override
   public long head() throws SQLException {
-    synchronized (reader) {
-      try (Statement s = reader.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(MAX(seq), 0) FROM log")) {
+    return reading(c -> {
+      try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(MAX(seq), 0) FROM log")) {
         r.next();
         return r.getLong(1);
+      }
+    });
+  }
+
+  private interface Read<T> {
+    T on(Connection c) throws SQLException;
+  }
+
+  /** Runs a read on the reader connection, making it again (once) when it has broken. */
+  private <T> T reading(Read<T> read) throws SQLException {
+    synchronized (readLock) {
+      for (int attempt = 0; ; attempt++) {
+        try {
+          if (reader == null) {
+            reader = DriverManager.getConnection(url);
+          }
+          return read.on(reader);
+        } catch (SQLException e) {
+          reader = dropIfBroken(reader);
+          if (reader != null || attempt > 0) {
+            throw e;
+          }
+        }
       }
     }
   }
 
   @Override
   public long write(long knownHead, Consumer<Entry> catchUp, Supplier<List<Change>> decide) throws Exception {
+    Connection writer = writer();
     try {
       try (PreparedStatement lock = writer.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
         lock.setLong(1, LOCK);
@@ -101,16 +191,19 @@ final class PostgresLogStore implements LogStore {
       writer.commit();
       return seq;
     } catch (Exception e) {
-      writer.rollback();
+      try {
+        writer.rollback();
+      } catch (SQLException rollbackFailed) {
+        e.addSuppressed(rollbackFailed);
+      }
+      this.writer = dropIfBroken(writer);
       throw e;
     }
   }
 
   @Override
   public List<Entry> read(long after, int limit) throws Exception {
-    synchronized (reader) {
-      return LogStore.readPage(reader, after, limit);
-    }
+    return reading(c -> LogStore.readPage(c, after, limit));
   }
 
   @Override
@@ -121,6 +214,7 @@ final class PostgresLogStore implements LogStore {
           s.execute("LISTEN " + CHANNEL);
           onHead.accept(headOn(c)); // commits made while we were not listening
           PGConnection pg = c.unwrap(PGConnection.class);
+          long quietSince = System.nanoTime();
           while (!closed) {
             PGNotification[] ns = pg.getNotifications(1_000);
             long max = -1;
@@ -131,6 +225,13 @@ final class PostgresLogStore implements LogStore {
             }
             if (max >= 0) {
               onHead.accept(max);
+              quietSince = System.nanoTime();
+            } else if (System.nanoTime() - quietSince > QUIET_CHECK_NANOS) {
+              // A connection cut without a word delivers no notifications and no error: ask
+              // for the head now and then (it fails within socketTimeout on a dead connection,
+              // and catches up on anything missed).
+              onHead.accept(headOn(c));
+              quietSince = System.nanoTime();
             }
           }
         } catch (Exception e) {
@@ -159,11 +260,14 @@ final class PostgresLogStore implements LogStore {
   @Override
   public void close() {
     closed = true;
-    try {
-      writer.close();
-      reader.close();
-    } catch (SQLException e) {
-      // shutting down
+    for (Connection c : new Connection[] {writer, reader}) {
+      try {
+        if (c != null) {
+          c.close();
+        }
+      } catch (SQLException e) {
+        // shutting down
+      }
     }
   }
 }

@@ -20,11 +20,13 @@ import java.util.function.Consumer;
 final class SqliteLogStore implements LogStore {
   private final Connection writer;
   private final Connection reader;
+  private final Path file;
   private long head;
 
   SqliteLogStore(Path dir) throws Exception {
     Files.createDirectories(dir);
-    String url = "jdbc:sqlite:" + dir.resolve("tasks.db").toAbsolutePath();
+    file = dir.resolve("tasks.db").toAbsolutePath();
+    String url = "jdbc:sqlite:" + file;
     writer = open(url);
     try (Statement s = writer.createStatement()) {
       s.execute("""
@@ -41,6 +43,11 @@ final class SqliteLogStore implements LogStore {
     writer.setAutoCommit(false);
     reader = open(url);
     head = queryHead();
+  }
+
+  @Override
+  public String describe() {
+    return "in SQLite at " + file;
   }
 
   private static Connection open(String url) throws SQLException {

@@ -80,6 +80,79 @@ class SharedPostgresIT {
     return s.getItems().stream().filter(e -> e.type().startsWith("task.")).toList();
   }
 
+  /**
+   * Sends {@code cmds} as a guest does: what comes back {@code store_failed} (a non-fatal
+   * link.error naming the command) is sent again, until every command is acknowledged.
+   */
+  static Map<String, Event> sendUntilAcked(LinkClient client, List<Event> cmds, Duration within) {
+    long deadline = System.nanoTime() + within.toNanos();
+    Map<String, Event> acked = new HashMap<>();
+    List<Event> remaining = cmds;
+    int rounds = 0;
+    while (!remaining.isEmpty()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(remaining.size() + " commands not acknowledged after " + rounds + " sends");
+      }
+      acked.putAll(send(client, remaining));
+      remaining = remaining.stream().filter(c -> !acked.containsKey(c.id())).toList();
+      rounds++;
+    }
+    return acked;
+  }
+
+  @Test
+  void aWriterWhoseDatabaseConnectionsAreCutAnswersEveryCommandThenReconnects() throws Exception {
+    // A database of its own: the other test counts every entry of the shared one.
+    try (java.sql.Connection admin = java.sql.DriverManager.getConnection(pgUrl);
+        java.sql.Statement s = admin.createStatement()) {
+      s.execute("DROP DATABASE IF EXISTS cut");
+      s.execute("CREATE DATABASE cut");
+    }
+    String cutUrl = pgUrl.replaceFirst("/tasks\\?", "/cut?");
+    assertTrue(cutUrl.contains("/cut?"), cutUrl);
+    try (AppProcess a = AppProcess.start(JAR, AppProcess.freePort(), Map.of("EVENTPATHS_LINK_SECRET", SECRET,
+            "TASKS_STORE", "postgres", "TASKS_POSTGRES_URL", cutUrl));
+        LinkClient toA = Peers.client(vertx, a.url(), SECRET)) {
+      String run = Long.toHexString(System.nanoTime());
+      List<Event> before = new ArrayList<>();
+      List<Event> after = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        before.add(command("task.add", "cut-" + run + "-a" + i, "cut-" + run, "a" + i, "title", "before " + i));
+        after.add(command("task.add", "cut-" + run + "-b" + i, "cut-" + run, "b" + i, "title", "after " + i));
+      }
+      sendUntilAcked(toA, before, Duration.ofSeconds(30));
+      // A follower that was live before the cut.
+      AssertSubscriber<Event> follower = toA.open(LinkRequest.to("tasks", "log"), Multi.createFrom().nothing())
+          .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
+
+      // The server ends every connection tasks-write holds (what a failover or a restart does).
+      int cut;
+      try (java.sql.Connection admin = java.sql.DriverManager.getConnection(pgUrl);
+          java.sql.Statement s = admin.createStatement();
+          java.sql.ResultSet r = s.executeQuery(
+              "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'cut'")) {
+        r.next();
+        cut = r.getInt(1);
+      }
+      assertTrue(cut >= 3, "tasks-write's writer, reader and listener connections were cut (" + cut + ")");
+
+      // Every command is answered (an ack, or store_failed and then an ack when sent again).
+      Map<String, Event> acks = sendUntilAcked(toA, after, Duration.ofSeconds(60));
+      assertEquals(20, acks.size());
+
+      // In the log once each, and the follower from before the cut sees them all.
+      List<Event> all = log(toA, 40).stream().filter(e -> e.id().startsWith("cut-" + run)).toList();
+      assertEquals(40, all.size(), "each command once");
+      for (Event e : after) {
+        long seq = acks.get(e.id()).data().tree().get("seq").asLong();
+        assertEquals(seq, all.stream().filter(x -> x.id().equals(e.id())).findFirst().orElseThrow().seq(),
+            e.id() + ": its ack names its place in the log");
+      }
+      follower.awaitItems(2 + 40, Duration.ofSeconds(30)); // link.ready, log.live and the 40
+      follower.cancel();
+    }
+  }
+
   @Test
   void twoInstancesShareOneLogAndApplyEachCommandOnce() throws Exception {
     try (AppProcess a = instance(); AppProcess b = instance();
