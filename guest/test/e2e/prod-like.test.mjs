@@ -80,6 +80,42 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     }
   }
 
+  /**
+   * Sends `commands` on the link `name` until each is acknowledged, as the guest runtime does:
+   * open the pair (retrying refusals), send, and when the download ends before every ack came
+   * (a fatal link.error, e.g. the host link was lost), reopen and send the unacknowledged ones
+   * again. A download that stays open without acks for `ms` is a failure, reported with what
+   * the download carried. Resolves with the open link and the refused tries of its last opening.
+   */
+  async function deliver(conn, guest, name, commands, acks, { ms = 30_000, resendAcked = false } = {}) {
+    const deadline = Date.now() + ms;
+    const ends = [];
+    for (let first = true; ; first = false) {
+      const w = await reopen(conn, guest, name, acks, Math.max(5_000, deadline - Date.now()));
+      if (w.tries.length) console.log(`# ${name}: pair opened after ${w.tries.length} refused tries: ${[...new Set(w.tries)].join(', ')}`);
+      // The first time, optionally every command again, acknowledged ones too: a retry must be applied once.
+      for (const cmd of commands) if ((first && resendAcked) || !acks.has(cmd.id)) w.up.send(cmd);
+      let ended = false;
+      w.down.ended.then(() => { ended = true; });
+      while (!ended && !commands.every((c) => acks.has(c.id)) && Date.now() < deadline) await sleep(50);
+      if (commands.every((c) => acks.has(c.id))) return w;
+      const seen = w.down.events.map((e) => (e.type === 'link.error' ? `link.error ${e.data?.reason}` : e.type));
+      if (!ended || Date.now() >= deadline) {
+        w.up.close();
+        w.down.close();
+        // Where the answer was lost: a command in the log was committed and its ack went
+        // missing on the way back; one not in it never reached a writer or never committed.
+        const { counts } = await logCounts();
+        const missing = commands.filter((c) => !acks.has(c.id)).map((c) => `${c.id} (in the log ${counts.get(c.id) ?? 0}x)`);
+        assert.fail(`no acks for ${missing.join(', ')} in ${ms} ms `
+          + `(download ${ended ? 'ended' : 'open'}, carried: ${seen.join(', ')}; earlier ends: ${ends.join(' | ') || 'none'}; logs in ${sys.logDir})`);
+      }
+      ends.push(seen.filter((t) => t.startsWith('link.error')).join(', ') || 'ended without link.error');
+      console.log(`# ${name}: the download ended before the acks (${ends.at(-1)}); reopening`);
+      w.up.close();
+    }
+  }
+
   /** How many times each id is in the log (of this test's board). */
   async function logCounts() {
     const log = await sys.readLog();
@@ -169,12 +205,8 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     b.close();
     sys.proxy.pin(null);
     const c = await connect();
-    const w = await reopen(c, guest, 'split', acks, 15_000);
-    if (w.tries.length) console.log(`# reopened pair needed ${w.tries.length} more tries: ${w.tries.join(', ')}`);
     const c2 = add();
-    w.up.send(c1);
-    w.up.send(c2);
-    await until(() => acks.has(c1.id) && acks.has(c2.id), 15_000, 'acks of both commands');
+    const w = await deliver(c, guest, 'split', [c1, c2], acks);
     w.up.close();
     c.close();
     await assertAppliedOnce([c1, c2], acks);
@@ -217,10 +249,7 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     // Reconnect through the same address: the balancer finds the live gateway.
     const again = await connect();
     assert.equal(again.gateway, 1 - dead, 'reconnected to the other gateway instance');
-    const w2 = await reopen(again, guest, 'w', acks, 15_000);
-    // Every command again, acknowledged ones too: a retry must be applied once.
-    for (const cmd of commands) w2.up.send(cmd);
-    await until(() => commands.every((c) => acks.has(c.id)), 30_000, 'acks of every command');
+    const w2 = await deliver(again, guest, 'w', commands, acks, { resendAcked: true });
     for (const [id, seq] of before) assert.equal(acks.get(id), seq, `${id}: a retried command gets its first ack again`);
     w2.up.close();
     again.close();
@@ -268,10 +297,8 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
     w.down.close();
 
     // While the other tasks-write instance is alive, the link must come back.
-    w = await reopen(conn, guest, 'tw', acks, 30_000);
+    w = await deliver(conn, guest, 'tw', commands, acks, { ms: 60_000, resendAcked: true });
     const tries = w.tries;
-    for (const cmd of commands) w.up.send(cmd);
-    await until(() => commands.every((c) => acks.has(c.id)), 30_000, 'acks of every command');
     for (const [id, seq] of before) assert.equal(acks.get(id), seq, `${id}: a retried command gets its first ack again`);
     w.up.close();
     conn.close();
