@@ -77,7 +77,12 @@ final class GuestClient implements AutoCloseable {
 
   record Reply(int status, String body, HttpClientResponse response) {
     JsonObject json() {
-      return new JsonObject(body);
+      try {
+        return new JsonObject(body);
+      } catch (RuntimeException e) {
+        throw new AssertionError("not a JSON body: status " + status + ", headers "
+            + (response == null ? "none" : response.headers().entries()) + ", body [" + body + "]", e);
+      }
     }
   }
 
