@@ -40,7 +40,10 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   static final int YIELD_BYTES = 64 * 1024;
   /** How far past Netty's "not writable" a writer may go while Vert.x's flag lags behind. */
   static final int LAG_BYTES = 256 * 1024;
-  /** While paused on Netty's word, the longest wait between looks at the stream's window. */
+  /**
+   * While paused on Netty's word, the longest wait between looks at the stream's window when
+   * no read notice comes (a safety net: the notice after each read is what resumes a link).
+   */
   static final long POLL_MAX_MILLIS = 50;
 
   /** What the owning link hears about the output. */
@@ -62,8 +65,11 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private final WriteStream<Buffer> sink;
   private final int batch;
   private final Listener listener;
-  private final java.util.function.BooleanSupplier networkWritable;
+  private final StreamWritability network;
+  private final long pollMaxMillis;
   private long pollTimer = -1;
+  /** A wake-up after the connection's next read is registered (at most one at a time). */
+  private boolean awaitingRead;
   private long aheadOfVertx;
   private final Queue<Object> handoff = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean handoffScheduled = new AtomicBoolean();
@@ -86,16 +92,22 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private volatile long lastWriteNanos = System.nanoTime();
 
   public OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener) {
-    this(context, sink, batch, listener, () -> true);
+    this(context, sink, batch, listener, StreamWritability.NONE);
   }
 
   /**
-   * @param networkWritable whether the transport can send on this stream now, asked besides
-   *     {@code sink.writeQueueFull()} (see {@link StreamWritability})
+   * @param network whether the transport can send on this stream now, asked besides
+   *     {@code sink.writeQueueFull()}, and when to look again (see {@link StreamWritability})
    */
-  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener,
-      java.util.function.BooleanSupplier networkWritable) {
-    this.networkWritable = networkWritable;
+  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener, StreamWritability network) {
+    this(context, sink, batch, listener, network, POLL_MAX_MILLIS);
+  }
+
+  /** @param pollMaxMillis the longest wait between looks at a paused stream's window (tests raise it) */
+  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener, StreamWritability network,
+      long pollMaxMillis) {
+    this.pollMaxMillis = pollMaxMillis;
+    this.network = network;
     this.context = context;
     this.sink = sink;
     this.batch = batch;
@@ -272,7 +284,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     listener.wrote(events, bytes);
     boolean full = sink.writeQueueFull();
     boolean nettyOnly = false;
-    if (!full && !networkWritable.getAsBoolean()) {
+    if (!full && !network.writable()) {
       // Netty says the stream window is spent but Vert.x has not caught up (with a connection
       // window larger than the stream window its flag follows the connection, not the
       // stream). Go on up to LAG_BYTES past it, then stop on Netty's word.
@@ -287,10 +299,10 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       pausedSince = System.nanoTime();
       sink.drainHandler(v -> drained());
       if (nettyOnly) {
-        // No drain notice will come for a pause Vert.x did not see: look again, soon at first
-        // (a busy link waits for its peer's next WINDOW_UPDATE, usually a millisecond away),
-        // then less often (a stalled link may wait for minutes).
-        poll(1);
+        // No drain notice will come from Vert.x for a pause it did not see: look again after
+        // each read from the peer (a WINDOW_UPDATE is a read), and now and then besides.
+        awaitRead();
+        poll(awaitingRead ? pollMaxMillis : 1);
       }
     } else if ((writtenThisTurn += bytes) >= YIELD_BYTES) {
       yieldThenReplenish();
@@ -305,12 +317,30 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       if (writable || cancelled) {
         return;
       }
-      if (!sink.writeQueueFull() && networkWritable.getAsBoolean()) {
+      if (!sink.writeQueueFull() && network.writable()) {
         drained();
       } else {
-        poll(Math.min(delayMillis * 2, POLL_MAX_MILLIS));
+        poll(Math.min(delayMillis * 2, pollMaxMillis));
       }
     });
+  }
+
+  /** Looks at the stream's window again after the connection's next read. */
+  private void awaitRead() {
+    if (awaitingRead) {
+      return;
+    }
+    awaitingRead = network.wakeAfterNextRead(() -> onContext(() -> {
+      awaitingRead = false;
+      if (writable || cancelled) {
+        return;
+      }
+      if (!sink.writeQueueFull() && network.writable()) {
+        drained();
+      } else {
+        awaitRead();
+      }
+    }));
   }
 
   /** The network takes writes again: write what is pending, then ask the producer for more. */

@@ -1,13 +1,19 @@
 package dev.eventpaths.internal;
 
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
 import io.netty.handler.codec.http2.Http2Stream;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.net.impl.ConnectionBase;
-import java.util.function.BooleanSupplier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntSupplier;
 
 /**
- * Whether HTTP/2 flow control lets one stream send now, asked of Netty directly.
+ * Whether HTTP/2 flow control lets one stream send now, asked of Netty directly, and a notice
+ * when it may have changed.
  *
  * <p>Why: Vert.x 4.5 learns a stream's writability from Netty's listener and flips its own
  * flag on each notice ({@code writeQueueFull()}); that flag lags behind Netty's state while an
@@ -15,29 +21,115 @@ import java.util.function.BooleanSupplier;
  * link to a peer that reads nothing wrote megabytes into Netty's pending queue before it
  * reported full (measured: Netty said not writable, stream window 0, while Vert.x still said
  * writable). Asking Netty as well keeps what a link holds bounded by its stream window.
+ *
+ * <p>A pause Vert.x did not see brings no drain notice from Vert.x either. A stream's window
+ * reopens only when the peer's WINDOW_UPDATE (or SETTINGS) frame is read, so the notice is
+ * taken from the connection's pipeline: a handler after Netty's HTTP/2 handler hears each
+ * {@code channelReadComplete}, by which time the frames of that read have been applied to the
+ * flow controller, and wakes the writers waiting on that connection. A busy link is thus
+ * resumed in the same event-loop turn that grants it credit, not after a timer.
  */
 final class StreamWritability {
-  private StreamWritability() {}
+  static final String WATCH = "eventpaths-window-watch";
+  /** No opinion: always writable, no notices (a sink that is not an HTTP/2 stream). */
+  static final StreamWritability NONE = new StreamWritability(null, () -> -1);
+
+  private final ConnectionBase connection;
+  private final IntSupplier streamId;
+
+  private StreamWritability(ConnectionBase connection, IntSupplier streamId) {
+    this.connection = connection;
+    this.streamId = streamId;
+  }
+
+  /** For one stream of {@code connection}; {@code streamId} is negative until the stream has one. */
+  static StreamWritability of(HttpConnection connection, IntSupplier streamId) {
+    return connection instanceof ConnectionBase base ? new StreamWritability(base, streamId) : NONE;
+  }
 
   /**
    * Netty's answer for this stream; {@code true} (no opinion) where it cannot be asked, or
    * while the stream has no id yet (a request whose headers are not sent).
    */
-  static BooleanSupplier of(HttpConnection connection, java.util.function.IntSupplier streamId) {
-    if (!(connection instanceof ConnectionBase base)) {
-      return () -> true;
+  boolean writable() {
+    if (connection == null) {
+      return true;
     }
-    return () -> {
-      try {
-        if (!(base.channelHandlerContext().handler() instanceof Http2ConnectionHandler handler)) {
-          return true;
-        }
-        int id = streamId.getAsInt();
-        Http2Stream stream = id < 0 ? null : handler.connection().stream(id);
-        return stream == null || handler.encoder().flowController().isWritable(stream);
-      } catch (RuntimeException e) {
-        return true; // no stream yet: Vert.x's own answer stands
+    try {
+      if (!(connection.channelHandlerContext().handler() instanceof Http2ConnectionHandler handler)) {
+        return true;
       }
+      int id = streamId.getAsInt();
+      Http2Stream stream = id < 0 ? null : handler.connection().stream(id);
+      return stream == null || handler.encoder().flowController().isWritable(stream);
+    } catch (RuntimeException e) {
+      return true; // no stream yet: Vert.x's own answer stands
+    }
+  }
+
+  /**
+   * Calls {@code wake} once, on the connection's event loop, after the next read from the peer
+   * has been processed (or when the connection closes). Returns {@code false} when no notice
+   * can be given here (the caller then polls).
+   */
+  boolean wakeAfterNextRead(Runnable wake) {
+    if (connection == null) {
+      return false;
+    }
+    Channel channel;
+    try {
+      channel = connection.channelHandlerContext().channel();
+    } catch (RuntimeException e) {
+      return false;
+    }
+    if (!channel.isActive()) {
+      return false;
+    }
+    Runnable register = () -> {
+      if (!channel.isActive()) {
+        wake.run();
+        return;
+      }
+      ReadWatch watch = (ReadWatch) channel.pipeline().get(WATCH);
+      if (watch == null) {
+        watch = new ReadWatch();
+        channel.pipeline().addLast(WATCH, watch);
+      }
+      watch.waiters.add(wake);
     };
+    if (channel.eventLoop().inEventLoop()) {
+      register.run();
+    } else {
+      channel.eventLoop().execute(register);
+    }
+    return true;
+  }
+
+  /** The writers waiting for a read on one connection. Event-loop confined. */
+  private static final class ReadWatch extends ChannelInboundHandlerAdapter {
+    private List<Runnable> waiters = new ArrayList<>();
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      ctx.fireChannelReadComplete();
+      wakeAll();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      ctx.fireChannelInactive();
+      wakeAll();
+    }
+
+    private void wakeAll() {
+      if (waiters.isEmpty()) {
+        return;
+      }
+      List<Runnable> now = waiters;
+      waiters = new ArrayList<>();
+      for (Runnable r : now) {
+        r.run();
+      }
+    }
   }
 }

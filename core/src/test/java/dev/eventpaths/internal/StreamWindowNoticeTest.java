@@ -1,0 +1,114 @@
+package dev.eventpaths.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+import dev.eventpaths.Event;
+import io.smallrye.mutiny.Multi;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.impl.ConnectionBase;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A writer paused on Netty's word (its stream window spent while Vert.x, following the far
+ * larger connection window, still says writable) resumes on the read that brings the peer's
+ * WINDOW_UPDATE, not on a timer. Real h2c over loopback, the library's window sizes.
+ */
+class StreamWindowNoticeTest {
+  static final int EVENTS = 100_000; // about 23 MB: some 350 stream windows
+  Vertx vertx;
+  HttpServer server;
+  HttpClient client;
+
+  @BeforeEach
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    server = vertx.createHttpServer(new HttpServerOptions()
+            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkClient.STREAM_WINDOW))
+            .setHttp2ConnectionWindowSize(LinkClient.CONNECTION_WINDOW))
+        .requestHandler(req -> {
+          long[] bytes = {0};
+          AtomicReference<String> last = new AtomicReference<>("");
+          req.handler(b -> {
+            bytes[0] += b.length();
+            String s = b.toString();
+            int end = s.lastIndexOf('\n', s.length() - 2);
+            last.set(end < 0 ? last.get() + s : s.substring(end + 1));
+          });
+          req.endHandler(v -> req.response().end(bytes[0] + " " + last.get().trim()));
+        })
+        .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    client = vertx.createHttpClient(new HttpClientOptions()
+        .setProtocolVersion(HttpVersion.HTTP_2)
+        .setHttp2ClearTextUpgrade(false)
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkClient.STREAM_WINDOW))
+        .setHttp2ConnectionWindowSize(LinkClient.CONNECTION_WINDOW));
+  }
+
+  @AfterEach
+  void stop() {
+    vertx.close();
+  }
+
+  @Test
+  void aWriterPausedOnTheStreamWindowResumesOnThePeersWindowUpdateNotATimer() throws Exception {
+    CompletableFuture<String> answer = new CompletableFuture<>();
+    AtomicReference<HttpClientRequest> request = new AtomicReference<>();
+    Context ctx = vertx.getOrCreateContext();
+    ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
+            .setHost("127.0.0.1").setPort(server.actualPort()).setURI("/"))
+        .onFailure(answer::completeExceptionally)
+        .onSuccess(req -> {
+          request.set(req);
+          req.setChunked(true);
+          req.response().compose(r -> r.body()).onSuccess(b -> answer.complete(b.toString()))
+              .onFailure(answer::completeExceptionally);
+          req.sendHead();
+          // The fallback poll is ten minutes here: only the read notice can resume it in time.
+          OutboundWriter writer = new OutboundWriter(ctx, req, 64, new OutboundWriter.Listener() {
+            @Override
+            public void completed() {
+              req.end();
+            }
+
+            @Override
+            public void failed(Throwable t) {
+              answer.completeExceptionally(t);
+            }
+
+            @Override
+            public void wrote(int events, int bytes) {}
+
+            @Override
+            public void paused(long nanos) {}
+          }, StreamWritability.of(req.connection(), req::streamId), TimeUnit.MINUTES.toMillis(10));
+          String pad = "x".repeat(200);
+          Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);
+        }));
+
+    String[] got = answer.get(120, TimeUnit.SECONDS).split(" ", 2);
+    assertEquals(EVENTS, dev.eventpaths.EventDecoder.parse(got[1].getBytes(java.nio.charset.StandardCharsets.UTF_8)).seq(),
+        "the last event arrived last");
+    assertEquals(true, Long.parseLong(got[0]) > 20_000_000L, "every byte arrived: " + got[0]);
+    // The writer did pause on Netty's word (that is what installs the watch); had the notice
+    // not come, it would have waited for the ten-minute poll.
+    assertNotNull(((ConnectionBase) request.get().connection()).channelHandlerContext().pipeline()
+        .get(StreamWritability.WATCH), "the writer paused on the stream window and waited for a read");
+  }
+}
