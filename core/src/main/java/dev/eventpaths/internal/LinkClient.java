@@ -146,7 +146,16 @@ public final class LinkClient implements AutoCloseable {
         o.setTrustOptions(new PemTrustOptions().addCertPath(t.trustCertPem()));
       }
     }
-    return vertx.createHttpClient(o, new PoolOptions().setHttp2MaxSize(Math.max(1, t.maxConnections())));
+    PoolOptions pool = new PoolOptions().setHttp2MaxSize(Math.max(1, t.maxConnections()));
+    // Owned by the Vert.x instance, not by whichever verticle's context happens to create it
+    // (links are opened lazily, often on an HTTP server's event loop): Vert.x closes a client
+    // with the context it was made on, so as Quarkus undeployed its HTTP verticles on SIGTERM
+    // the host links went down (GOAWAY) before the gateway could end its guest links with
+    // shutting_down. This client closes with close() or with Vert.x itself.
+    if (vertx instanceof io.vertx.core.impl.VertxInternal internal) {
+      return internal.createHttpPoolClient(o, pool, internal.closeFuture());
+    }
+    return vertx.createHttpClient(o, pool);
   }
 
   @Override
