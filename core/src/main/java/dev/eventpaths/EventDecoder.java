@@ -54,7 +54,9 @@ public final class EventDecoder {
 
   private final int maxEventBytes;
   private final Sink sink;
-  private byte[] partial = new byte[256];
+  /** A line split across chunks; made when one is (an idle link holds none). */
+  private byte[] partial = NONE;
+  private static final byte[] NONE = new byte[0];
   private int partialLength;
   private boolean skipping;
   private long bytesSeen;
@@ -108,7 +110,7 @@ public final class EventDecoder {
           byte[] line = java.util.Arrays.copyOf(partial, partialLength);
           partialLength = 0;
           if (partial.length > 4096) {
-            partial = new byte[256]; // give back what one big event took
+            partial = NONE; // give back what one big event took
           }
           line(line);
         }
@@ -135,7 +137,7 @@ public final class EventDecoder {
 
   private void ensure(int capacity) {
     if (capacity > partial.length) {
-      partial = java.util.Arrays.copyOf(partial, Math.min(maxEventBytes, Math.max(capacity, partial.length * 2)));
+      partial = java.util.Arrays.copyOf(partial, Math.min(maxEventBytes, Math.max(Math.max(capacity, 256), partial.length * 2)));
     }
   }
 

@@ -364,7 +364,7 @@ final class GatewaySuite {
         })
         .filter(e -> e.getValue()[1] > 0)
         .sorted((x, y) -> Long.compare(y.getValue()[1], x.getValue()[1]))
-        .limit(12)
+        .limit(24)
         .forEach(e -> out.add(String.format(Locale.ROOT, "%,.0f B in %.1f x %s", e.getValue()[1] / (double) links,
             e.getValue()[0] / (double) links, e.getKey())));
   }
