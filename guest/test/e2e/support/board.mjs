@@ -85,11 +85,18 @@ export const pageState = (page) =>
  * @returns {Promise<{log: any[], tasks: any[]}>}
  */
 export async function assertBoardsMatchLog(system, pages, board, { timeoutMs = 30_000, allowRejected = false } = {}) {
-  for (const page of pages) {
+  for (const [i, page] of pages.entries()) {
+    /** @type {any} */
+    let seen;
     await eventually(async () => {
-      const s = await pageState(page);
-      return s.status.pending === 0 && s.status.shown === 'open';
-    }, timeoutMs, 'the outbox to empty and every link to be open');
+      seen = await pageState(page);
+      return seen.status.pending === 0 && seen.status.shown === 'open';
+    }, timeoutMs, 'the outbox to empty and every link to be open').catch((error) => {
+      // What the page showed last: which link was not open, how many changes were waiting,
+      // and its last problems, so a failure says where to look.
+      throw new Error(`page ${i}: ${error.message}; status ${JSON.stringify(seen?.status)}, `
+        + `last problems ${JSON.stringify(seen?.problems?.slice(-5))}`);
+    });
   }
   const log = await system.readLog();
   const expected = boardFromLog(log, board).tasks();
