@@ -125,7 +125,19 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       ro.setServer(SocketAddress.inetSocketAddress(LinkClient.port(target), address))
           .setHost(target.url().getHost()).setPort(LinkClient.port(target));
     }
-    http.request(ro).onComplete(ar -> {
+    Future<io.vertx.core.http.HttpClientRequest> requested;
+    try {
+      requested = http.request(ro);
+    } catch (IllegalStateException e) {
+      // The client was closed (the app is stopping, or its owner closed it): an ending, told
+      // as one, not an exception thrown into the event loop.
+      if (first) {
+        owner.admitted(instance, null);
+      }
+      fail("connect_failed", "the link client is closed: " + e.getMessage());
+      return;
+    }
+    requested.onComplete(ar -> {
       if (first) {
         owner.admitted(instance, ar.succeeded() ? ar.result().connection() : null);
       }

@@ -153,7 +153,13 @@ public final class LinkClient implements AutoCloseable {
     // the host links went down (GOAWAY) before the gateway could end its guest links with
     // shutting_down. This client closes with close() or with Vert.x itself.
     if (vertx instanceof io.vertx.core.impl.VertxInternal internal) {
-      return internal.createHttpPoolClient(o, pool, internal.closeFuture());
+      // As HttpClientBuilder does it, with Vert.x's own close future in place of the current
+      // context's: the client's own future (closing the client closes only it) is held by
+      // Vert.x's.
+      io.vertx.core.impl.CloseFuture own = new io.vertx.core.impl.CloseFuture();
+      HttpClient client = internal.createHttpPoolClient(o, pool, own);
+      internal.closeFuture().add(own);
+      return client;
     }
     return vertx.createHttpClient(o, pool);
   }
