@@ -49,7 +49,8 @@ public class GatewayFeed {
   /** This instance, as the receiver knows it. */
   final String instance = UUID.randomUUID().toString().substring(0, 12);
 
-  private final Map<GuestPair, Map<String, Object>> open = new ConcurrentHashMap<>();
+  /** Each open link's description, encoded once (an idle link's share of the gateway's heap). */
+  private final Map<GuestPair, Json> open = new ConcurrentHashMap<>();
   /** One feed per address of the target. */
   private final Map<String, Feed> feeds = new ConcurrentHashMap<>();
   private volatile boolean stopped;
@@ -76,20 +77,20 @@ public class GatewayFeed {
     if (target.isEmpty()) {
       return;
     }
-    Map<String, Object> data = describe(pair, params);
+    Json data = Json.of(describe(pair, params));
     // The map and the feeds change together, under one lock, re-sends included: otherwise a
     // close could overtake a re-sent open and leave a ghost viewer.
     synchronized (open) {
       open.put(pair, data);
-      emit(new Event("guest.link.opened", null, 0, Json.of(data)));
+      emit(new Event("guest.link.opened", null, 0, data));
     }
   }
 
   void closed(GuestPair pair) {
     synchronized (open) {
-      Map<String, Object> data = open.remove(pair);
+      Json data = open.remove(pair);
       if (data != null) {
-        emit(new Event("guest.link.closed", null, 0, Json.of(data)));
+        emit(new Event("guest.link.closed", null, 0, data));
       }
     }
   }
@@ -164,7 +165,7 @@ public class GatewayFeed {
         // State first: every link open now, then live changes.
         synchronized (open) {
           emitter = em;
-          open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, Json.of(d))));
+          open.values().forEach(d -> em.emit(new Event("guest.link.opened", null, 0, d)));
         }
       }).onOverflow().buffer(BUFFER);
       links.open(LinkRequest.to(target.get(), service).param("gateway", instance).via(address), out)

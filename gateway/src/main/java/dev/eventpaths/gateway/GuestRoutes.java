@@ -228,6 +228,12 @@ public class GuestRoutes {
         pair.started = true;
         metrics.waiting(-1);
         startNow = true;
+        if (pair.timer >= 0) {
+          // The waiting half's deadline is moot now; a pending timer would hold memory (and
+          // wake up to do nothing) for the whole pairing timeout.
+          vertx.cancelTimer(pair.timer);
+          pair.timer = -1;
+        }
       }
     }
     if (superseded != null) {
