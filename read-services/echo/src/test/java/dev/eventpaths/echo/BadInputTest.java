@@ -107,10 +107,10 @@ class BadInputTest {
   @Test
   void missingOrWrongCredentialIsRefusedWith401() throws Exception {
     HttpClient http = TestPeers.raw(vertx, HttpVersion.HTTP_2);
-    var noAuth = TestPeers.exchange(http, "/links/echo", Map.of(), "{\"type\":\"x\"}\n");
+    var noAuth = TestPeers.exchange(vertx, http, "/links/echo", Map.of(), "{\"type\":\"x\"}\n");
     assertEquals(401, noAuth.status());
     assertEquals("unauthorized", new JsonObject(noAuth.body()).getString("error"));
-    var wrong = TestPeers.exchange(http, "/links/echo", Map.of("authorization", "Bearer nope"), "");
+    var wrong = TestPeers.exchange(vertx, http, "/links/echo", Map.of("authorization", "Bearer nope"), "");
     assertEquals(401, wrong.status());
     assertEquals("unauthorized", new JsonObject(wrong.body()).getString("error"));
     http.close();
@@ -119,7 +119,7 @@ class BadInputTest {
   @Test
   void unknownServiceIsRefusedWith404() throws Exception {
     HttpClient http = TestPeers.raw(vertx, HttpVersion.HTTP_2);
-    var r = TestPeers.exchange(http, "/links/nope", Map.of("authorization", "Bearer " + TestPeers.SECRET), "");
+    var r = TestPeers.exchange(vertx, http, "/links/nope", Map.of("authorization", "Bearer " + TestPeers.SECRET), "");
     assertEquals(404, r.status());
     assertEquals("unknown_service", new JsonObject(r.body()).getString("error"));
     http.close();

@@ -62,13 +62,26 @@ final class TestPeers {
         .setHttp2ClearTextUpgrade(false).setDefaultHost("localhost").setDefaultPort(url("h2c").getPort()));
   }
 
-  /** A raw request/response exchange; returns status and body. */
-  static Reply exchange(HttpClient http, String path, Map<String, String> headers, String body) throws Exception {
+  /**
+   * A raw request/response exchange; returns status and body. The future chain is built on an
+   * event loop: built from the test's thread, it could attach its body handler after the
+   * response had come and lose the body.
+   */
+  static Reply exchange(Vertx vertx, HttpClient http, String path, Map<String, String> headers, String body)
+      throws Exception {
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path);
     headers.forEach(ro::putHeader);
-    var f = http.request(ro).compose(req -> req.send(Buffer.buffer(body)))
-        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp)));
-    return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    java.util.concurrent.CompletableFuture<Reply> reply = new java.util.concurrent.CompletableFuture<>();
+    vertx.getOrCreateContext().runOnContext(v -> http.request(ro).compose(req -> req.send(Buffer.buffer(body)))
+        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp)))
+        .onComplete(ar -> {
+          if (ar.succeeded()) {
+            reply.complete(ar.result());
+          } else {
+            reply.completeExceptionally(ar.cause());
+          }
+        }));
+    return reply.get(10, TimeUnit.SECONDS);
   }
 
   record Reply(int status, String body, HttpClientResponse response) {}
