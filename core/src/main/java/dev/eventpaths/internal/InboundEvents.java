@@ -126,7 +126,9 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
   /** The stream broke: maps the exception to a reason and ends with it. */
   private void broken(Throwable t) {
     String reason = t instanceof io.vertx.core.http.StreamResetException ? "cancelled" : "connection_lost";
-    String message = reason.equals("cancelled") ? "the peer reset the stream" : "connection lost: " + t.getMessage();
+    String message = t instanceof io.vertx.core.http.StreamResetException reset
+        ? "the peer reset the stream (HTTP/2 error code " + reset.getCode() + ")"
+        : "connection lost: " + t.getMessage();
     breakWith(reason, message);
   }
 
@@ -178,6 +180,9 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
 
   private void chunk(Buffer chunk) {
     lastReadNanos = System.nanoTime();
+    if (sourceEnded) {
+      return; // the link broke or ended here: what the peer still sends is dropped, not queued
+    }
     chunkEvents = 0;
     decoder.feed(chunk.getByteBuf());
     listener.read(chunkEvents, chunk.length());

@@ -183,10 +183,19 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     meters.active.decrementAndGet();
     if (endResponse && !response.ended() && !response.closed()) {
+      // RFC 9113 8.1 lets a server reset (NO_ERROR) a caller still sending after a complete
+      // response, but a reset also discards what the caller has received and not yet read:
+      // a slow reader lost the tail of the output to it. A link client stops sending by itself
+      // once it has read the end (ClientLink resets its request then); one that does not is
+      // reset after the idle timeout.
       response.end();
       if (!request.isEnded()) {
-        // RFC 9113 8.1: after a complete response, ask the caller to stop sending, no error.
-        response.reset(0);
+        long orphan = vertx.setTimer(settings.idleTimeout().toMillis(), t -> {
+          if (!request.isEnded() && !response.closed()) {
+            response.reset(0);
+          }
+        });
+        response.closeHandler(v -> vertx.cancelTimer(orphan));
       }
     }
     // If the service still reads its input, tell it the link is over.

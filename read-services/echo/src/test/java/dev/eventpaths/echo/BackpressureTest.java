@@ -67,6 +67,32 @@ class BackpressureTest {
     }
   }
 
+  /**
+   * A service that completes while its caller still sends (the caller's body stays open, as a
+   * guest's upload does behind the gateway): the end of the output must reach a slow reader
+   * whole. The server used to reset the stream right after ending its response, and the reset
+   * discarded what flow control still held: the last events never came.
+   */
+  @Test
+  void aCompletedOutputReachesASlowReaderWholeWhileTheCallerStillSends() throws Exception {
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      int n = 20_000;
+      Reader reader = new Reader();
+      client.open(LinkRequest.to("echo", "source").param("n", Integer.toString(n)).param("size", "100"),
+          Multi.createFrom().nothing()).subscribe().withSubscriber(reader);
+      // Slowly: the service completes long before the reader has taken the last windows.
+      for (int i = 0; i < 100 && reader.done.getCount() > 0; i++) {
+        reader.request(250);
+        Thread.sleep(20);
+      }
+      reader.request(Long.MAX_VALUE);
+      assertTrue(reader.done.await(60, TimeUnit.SECONDS), "the link ends");
+      assertEquals(null, reader.failure.get(), "it ends cleanly, not with a reset");
+      assertEquals(n + 1, reader.received.get(), "every event once, plus link.ready");
+      assertEquals(0, reader.outOfOrder.get(), "in order");
+    }
+  }
+
   @Test
   void aServiceThatStopsReadingStopsTheCallersProducer() throws Exception {
     CompletableFuture<AssertSubscriber<Event>> held = new CompletableFuture<>();
