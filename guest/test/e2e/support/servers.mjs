@@ -185,6 +185,8 @@ export async function startHostSide({ logDir, jvm = [], gatewayProps = {} } = {}
     'gateway.routes.source.target': 'echo',
     'gateway.routes.sink.target': 'echo',
     'gateway.guest-dir': guestDir,
+    // No presence-read here: without this the gateway would try its feed every few seconds.
+    'gateway.feed.target': '',
     ...gatewayProps,
   };
   const gateway = new JavaProcess(
