@@ -95,21 +95,9 @@ final class GuestClient implements AutoCloseable {
     }
     // No body: HEADERS with END_STREAM, as browsers send it. An empty DATA frame after the
     // server has answered makes it send RST_STREAM, and Netty counts those as abuse.
-    // The chain is built on an event loop: built from the test's thread, a callback could be
-    // attached after the response had come and its body been delivered to nobody (seen: a
-    // 200 with content-length 27 read as an empty body).
-    CompletableFuture<Reply> reply = new CompletableFuture<>();
-    vertx.getOrCreateContext().runOnContext(v -> http.request(ro)
+    return dev.eventpaths.testing.EventLoop.await(vertx, () -> http.request(ro)
         .compose(req -> body.isEmpty() ? req.send() : req.send(Buffer.buffer(body)))
-        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp)))
-        .onComplete(ar -> {
-          if (ar.succeeded()) {
-            reply.complete(ar.result());
-          } else {
-            reply.completeExceptionally(ar.cause());
-          }
-        }));
-    return reply.get(15, TimeUnit.SECONDS);
+        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp))), java.time.Duration.ofSeconds(15));
   }
 
   Upload upload(String guest, String service, String link) throws Exception {

@@ -62,26 +62,13 @@ final class TestPeers {
         .setHttp2ClearTextUpgrade(false).setDefaultHost("localhost").setDefaultPort(url("h2c").getPort()));
   }
 
-  /**
-   * A raw request/response exchange; returns status and body. The future chain is built on an
-   * event loop: built from the test's thread, it could attach its body handler after the
-   * response had come and lose the body.
-   */
+  /** A raw request/response exchange; returns status and body (see {@link dev.eventpaths.testing.EventLoop}). */
   static Reply exchange(Vertx vertx, HttpClient http, String path, Map<String, String> headers, String body)
       throws Exception {
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path);
     headers.forEach(ro::putHeader);
-    java.util.concurrent.CompletableFuture<Reply> reply = new java.util.concurrent.CompletableFuture<>();
-    vertx.getOrCreateContext().runOnContext(v -> http.request(ro).compose(req -> req.send(Buffer.buffer(body)))
-        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp)))
-        .onComplete(ar -> {
-          if (ar.succeeded()) {
-            reply.complete(ar.result());
-          } else {
-            reply.completeExceptionally(ar.cause());
-          }
-        }));
-    return reply.get(10, TimeUnit.SECONDS);
+    return dev.eventpaths.testing.EventLoop.await(vertx, () -> http.request(ro).compose(req -> req.send(Buffer.buffer(body)))
+        .compose(resp -> resp.body().map(b -> new Reply(resp.statusCode(), b.toString(), resp))), java.time.Duration.ofSeconds(10));
   }
 
   record Reply(int status, String body, HttpClientResponse response) {}
