@@ -30,6 +30,8 @@ const MAX_QUEUED = 1000;
 
 let state = new BoardState();
 let loaded = false;
+/** whether the board on screen is the loaded one (rendering waits for the next frame) */
+let shownLoaded = false;
 /** @type {string | undefined} the task being renamed */
 let editing;
 /** @type {{bridge: string, read: string, board: string, presence: string, write: string, pending: number}} */
@@ -90,6 +92,7 @@ function render() {
     (target ?? li)?.focus();
   }
   $('loading').hidden = loaded;
+  shownLoaded = loaded;
   list.dataset.count = String(tasks.length);
 }
 
@@ -413,7 +416,8 @@ Object.assign(window, {
         title: li.querySelector('.title')?.textContent ?? '',
         done: /** @type {HTMLElement} */ (li).dataset.done === 'true',
       })),
-    loaded: () => loaded,
+    /** @returns {boolean} the loaded board is on screen (not merely received) */
+    loaded: () => shownLoaded,
     status: () => ({ ...status, shown: $('status').dataset.status }),
     problems: () => problems.slice(),
     sentIds: () => sentIds.slice(),
