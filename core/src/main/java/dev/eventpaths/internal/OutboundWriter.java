@@ -317,7 +317,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       if (writable || cancelled) {
         return;
       }
-      if (!sink.writeQueueFull() && network.writable()) {
+      if (windowOpen()) {
         drained();
       } else {
         poll(Math.min(delayMillis * 2, pollMaxMillis));
@@ -335,12 +335,17 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       if (writable || cancelled) {
         return;
       }
-      if (!sink.writeQueueFull() && network.writable()) {
+      if (windowOpen()) {
         drained();
       } else {
         awaitRead();
       }
     }));
+  }
+
+  /** Both Vert.x and Netty would take a write on this stream now. */
+  private boolean windowOpen() {
+    return !sink.writeQueueFull() && network.writable();
   }
 
   /** The network takes writes again: write what is pending, then ask the producer for more. */

@@ -194,11 +194,10 @@ public class CommandLog {
       });
     } catch (Exception e) {
       // Whether it failed before validation (the lock, the catch-up) or after, every command
-      // of the batch is answered, and the tentative state is rebuilt before the next batch.
+      // of the batch is answered; the writer loop rebuilds the tentative state before the next.
       failures.increment();
       LOG.errorf(e, "append failed; %d commands answered store_failed (the guest sends them again)", failBatch(batch));
       stale = true;
-      rebuild();
       return;
     }
     if (!changes.isEmpty()) {

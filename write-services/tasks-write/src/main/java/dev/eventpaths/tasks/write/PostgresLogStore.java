@@ -30,12 +30,17 @@ final class PostgresLogStore implements LogStore {
   private static final String CHANNEL = "tasks_log";
 
   /**
-   * Connection settings used unless the URL gives its own: a database that stops answering
-   * (a network partition, a failover) must fail a statement within a bounded time, so the
-   * writer answers its commands {@code store_failed} and reconnects instead of holding them.
+   * Connection settings used unless the URL gives its own (pgjdbc lets the URL's parameters
+   * win over these): a database that stops answering (a network partition, a failover) must
+   * fail a statement within a bounded time, so the writer answers its commands
+   * {@code store_failed} and reconnects instead of holding them.
    */
-  static final Map<String, String> DEFAULTS = Map.of(
-      "connectTimeout", "10", "socketTimeout", "30", "tcpKeepAlive", "true", "ApplicationName", "tasks-write");
+  static final java.util.Properties DEFAULTS = new java.util.Properties();
+
+  static {
+    DEFAULTS.putAll(Map.of(
+        "connectTimeout", "10", "socketTimeout", "30", "tcpKeepAlive", "true", "ApplicationName", "tasks-write"));
+  }
 
   private static final long QUIET_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
 
@@ -50,10 +55,10 @@ final class PostgresLogStore implements LogStore {
   private Thread listener;
 
   PostgresLogStore(String url) throws SQLException {
-    this.url = withDefaults(url);
+    this.url = url;
     int query = url.indexOf('?');
     this.where = "in PostgreSQL at " + (query < 0 ? url : url.substring(0, query)).replaceFirst("^jdbc:postgresql://", "");
-    try (Connection c = DriverManager.getConnection(this.url); Statement s = c.createStatement()) {
+    try (Connection c = connect(); Statement s = c.createStatement()) {
       s.execute("""
           CREATE TABLE IF NOT EXISTS log (
             seq BIGINT PRIMARY KEY,
@@ -67,24 +72,8 @@ final class PostgresLogStore implements LogStore {
     }
   }
 
-  /** {@code url} with each of {@link #DEFAULTS} it does not set itself. */
-  static String withDefaults(String url) {
-    int query = url.indexOf('?');
-    java.util.Set<String> given = new java.util.HashSet<>();
-    if (query >= 0) {
-      for (String kv : url.substring(query + 1).split("&")) {
-        given.add(kv.split("=", 2)[0].toLowerCase(java.util.Locale.ROOT));
-      }
-    }
-    StringBuilder out = new StringBuilder(url);
-    char sep = query < 0 ? '?' : '&';
-    for (var d : new java.util.TreeMap<>(DEFAULTS).entrySet()) {
-      if (!given.contains(d.getKey().toLowerCase(java.util.Locale.ROOT))) {
-        out.append(sep).append(d.getKey()).append('=').append(d.getValue());
-        sep = '&';
-      }
-    }
-    return out.toString();
+  private Connection connect() throws SQLException {
+    return DriverManager.getConnection(url, DEFAULTS);
   }
 
   @Override
@@ -94,7 +83,7 @@ final class PostgresLogStore implements LogStore {
 
   private Connection writer() throws SQLException {
     if (writer == null) {
-      writer = DriverManager.getConnection(url);
+      writer = connect();
       writer.setAutoCommit(false);
     }
     return writer;
@@ -121,12 +110,7 @@ final class PostgresLogStore implements LogStore {
 
   @Override
   public long head() throws SQLException {
-    return reading(c -> {
-      try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(MAX(seq), 0) FROM log")) {
-        r.next();
-        return r.getLong(1);
-      }
-    });
+    return reading(PostgresLogStore::headOn);
   }
 
   private interface Read<T> {
@@ -139,7 +123,7 @@ final class PostgresLogStore implements LogStore {
       for (int attempt = 0; ; attempt++) {
         try {
           if (reader == null) {
-            reader = DriverManager.getConnection(url);
+            reader = connect();
           }
           return read.on(reader);
         } catch (SQLException e) {
@@ -210,7 +194,7 @@ final class PostgresLogStore implements LogStore {
   public void watch(LongConsumer onHead) {
     listener = new Thread(() -> {
       while (!closed) {
-        try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
+        try (Connection c = connect(); Statement s = c.createStatement()) {
           s.execute("LISTEN " + CHANNEL);
           onHead.accept(headOn(c)); // commits made while we were not listening
           PGConnection pg = c.unwrap(PGConnection.class);
