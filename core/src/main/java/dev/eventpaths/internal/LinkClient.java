@@ -112,6 +112,7 @@ public final class LinkClient implements AutoCloseable {
   /** The connecting link got its stream (or failed): let the others go. */
   void admitted(String target, HttpConnection connection) {
     if (connection != null) {
+      FlushBatching.install(connection);
       connected.add(target);
       connection.closeHandler(v -> connected.remove(target));
     }

@@ -150,6 +150,7 @@ public class LinkServer {
     HttpConnection conn = req.connection();
     AtomicInteger onConn = connections.computeIfAbsent(conn, c -> {
       metrics.connections().incrementAndGet();
+      FlushBatching.install(c);
       return new AtomicInteger();
     });
     onConn.incrementAndGet();

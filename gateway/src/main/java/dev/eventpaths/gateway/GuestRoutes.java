@@ -4,6 +4,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.EventDecoder;
 import dev.eventpaths.EventpathsConfig;
 import dev.eventpaths.Links;
+import dev.eventpaths.internal.FlushBatching;
 import dev.eventpaths.internal.LinkRuntime;
 import dev.eventpaths.internal.Refusal;
 import io.quarkus.runtime.ShutdownEvent;
@@ -146,7 +147,10 @@ public class GuestRoutes {
     }
     HttpServerRequest req = rc.request();
     HttpConnection conn = req.connection();
-    AtomicInteger onConn = streamsPerConnection.computeIfAbsent(conn, c -> new AtomicInteger());
+    AtomicInteger onConn = streamsPerConnection.computeIfAbsent(conn, c -> {
+      FlushBatching.install(c);
+      return new AtomicInteger();
+    });
     if (onConn.incrementAndGet() > config.maxStreamsPerConnection()) {
       onConn.decrementAndGet();
       refuse(rc, 429, "too_many_streams", "more than " + config.maxStreamsPerConnection()
