@@ -7,6 +7,7 @@ import io.vertx.core.AbstractVerticle;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import dev.eventpaths.internal.FlushBatching;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
@@ -435,6 +436,10 @@ final class GuestLoad implements AutoCloseable {
           .onFailure(this::failed)
           .onSuccess(req -> {
             up = req;
+            // Writes to several streams in one event-loop turn leave in one flush, as a browser's
+            // HTTP/2 session sends them (the library's batching; without it Vert.x flushes, and
+            // so writes a TLS record, per stream write).
+            FlushBatching.install(req.connection());
             req.setChunked(true); // else Vert.x refuses writes without a content-length (HTTP/2 sends no chunking)
             req.exceptionHandler(this::upFailed);
             req.response().onFailure(this::upFailed);
