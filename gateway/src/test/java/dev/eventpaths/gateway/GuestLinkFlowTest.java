@@ -62,6 +62,37 @@ class GuestLinkFlowTest {
   }
 
   @Test
+  void anOpenLinkDoesNotHoldOnToItsRoutingState() throws Exception {
+    // A guest link lives for hours; what the route needed for a moment (its RoutingContext,
+    // parameter maps, body holder: ~1.9 KB a link) must not live with it.
+    String guest = client.newGuest();
+    RoutingWatch.seen.clear();
+    RoutingWatch.recording = true;
+    GuestClient.Upload up;
+    GuestClient.Download down;
+    try {
+      up = client.upload(guest, "echo", "held");
+      down = client.download(guest, "echo", "held", "board=x");
+      assertEquals(Event.LINK_READY, down.next().type());
+    } finally {
+      RoutingWatch.recording = false;
+    }
+    assertEquals(2, RoutingWatch.seen.size(), "the upload's and the download's routing contexts were seen");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (RoutingWatch.seen.stream().anyMatch(r -> r.get() != null) && System.nanoTime() < deadline) {
+      System.gc();
+      Thread.sleep(50);
+    }
+    assertEquals(0, RoutingWatch.seen.stream().filter(r -> r.get() != null).count(),
+        "routing contexts still reachable while the link is open");
+    // ... and the link still works on the request objects it kept.
+    up.send(new Event("note", "after-gc", 1, dev.eventpaths.Json.of(Map.of("i", 1))));
+    assertEquals("after-gc", down.next().id());
+    up.end();
+    down.ended.get(10, TimeUnit.SECONDS);
+  }
+
+  @Test
   void fiveHundredGuestsWithALinkEachAtOnce() throws Exception {
     try (GuestClient many = new GuestClient(vertx, 40, 30)) {
       int guests = 500;
