@@ -46,7 +46,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final String linkId;
   private HttpClientRequest req;
   private OutboundWriter writer;
-  private long timer = -1;
+  private Ticks.Tick ticking;
   private boolean closed;
   private boolean responseStarted;
   private boolean failing;
@@ -173,7 +173,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       writer = new OutboundWriter(context, req, settings.batch(), this,
           StreamWritability.of(req.connection(), req::streamId));
       req.sendHead();
-      timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
+      ticking = Ticks.every(context, settings.tickMillis(), this::tick);
       out.subscribe(writer);
     });
   }
@@ -255,8 +255,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     closed = true;
     meters.active.decrementAndGet();
-    if (timer >= 0) {
-      vertx.cancelTimer(timer);
+    if (ticking != null) {
+      ticking.cancel();
     }
     if (writer != null) {
       writer.cancel();

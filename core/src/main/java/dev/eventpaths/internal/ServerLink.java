@@ -26,7 +26,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final Runnable onClose;
   private final InboundEvents inbound;
   private final OutboundWriter writer;
-  private long timer = -1;
+  private Ticks.Tick ticking;
   private int badEvents;
   private boolean closed;
   private boolean aborting;
@@ -64,7 +64,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
     response.closeHandler(v -> inbound.breakWith("connection_lost", "the connection closed"));
     writer.writeControl(Event.of(Event.LINK_READY, Map.of("link", link.linkId(), "service", link.service())));
     inbound.attach(request);
-    timer = vertx.setPeriodic(settings.tickMillis(), t -> tick());
+    ticking = Ticks.every(context, settings.tickMillis(), this::tick);
     Multi<Event> out;
     try {
       out = service.apply(Multi.createFrom().publisher(inbound), link);
@@ -178,8 +178,8 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       return;
     }
     closed = true;
-    if (timer >= 0) {
-      vertx.cancelTimer(timer);
+    if (ticking != null) {
+      ticking.cancel();
     }
     meters.active.decrementAndGet();
     if (endResponse && !response.ended() && !response.closed()) {

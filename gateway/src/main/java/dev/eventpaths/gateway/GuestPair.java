@@ -7,6 +7,7 @@ import dev.eventpaths.internal.InboundEvents;
 import dev.eventpaths.internal.LinkMetrics;
 import dev.eventpaths.internal.LinkSettings;
 import dev.eventpaths.internal.OutboundWriter;
+import dev.eventpaths.internal.Ticks;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -54,7 +55,7 @@ final class GuestPair {
   private OutboundWriter downWriter;
   private Context downContext;
   private Context upContext;
-  private long heartbeatTimer = -1;
+  private Ticks.Tick heartbeats;
   private int badEvents;
 
   private final GatewayFeed feed;
@@ -133,7 +134,7 @@ final class GuestPair {
     meters.active.incrementAndGet();
     meters.opened.increment();
     metrics.paired();
-    heartbeatTimer = vertx.setPeriodic(Math.max(50, settings.heartbeat().toMillis() / 3), t -> heartbeat());
+    heartbeats = Ticks.every(downContext, Math.max(50, settings.heartbeat().toMillis() / 3), this::heartbeat);
     links.open(request, Multi.createFrom().publisher(fromGuest)).subscribe(downWriter);
     feed.opened(this, params);
   }
@@ -170,8 +171,8 @@ final class GuestPair {
     if (timer >= 0) {
       vertx.cancelTimer(timer);
     }
-    if (heartbeatTimer >= 0) {
-      vertx.cancelTimer(heartbeatTimer);
+    if (heartbeats != null) {
+      heartbeats.cancel();
     }
     if (downWriter != null) {
       meters.active.decrementAndGet();
