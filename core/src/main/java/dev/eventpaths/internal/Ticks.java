@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /**
@@ -23,6 +25,7 @@ import org.jboss.logging.Logger;
 public final class Ticks {
   private static final Logger LOG = Logger.getLogger(Ticks.class);
   private static final Map<Key, Group> GROUPS = new ConcurrentHashMap<>();
+  private static final java.util.Set<EventLoop> WATCHED = ConcurrentHashMap.newKeySet();
 
   private Ticks() {}
 
@@ -32,9 +35,9 @@ public final class Ticks {
     Tick tick = new Tick(ctx, task);
     EventLoop loop = ctx.nettyEventLoop();
     if (loop.inEventLoop()) {
-      register(ctx, loop, periodMillis, tick);
+      register(loop, periodMillis, tick);
     } else {
-      loop.execute(() -> register(ctx, loop, periodMillis, tick));
+      loop.execute(() -> register(loop, periodMillis, tick));
     }
     return tick;
   }
@@ -44,7 +47,7 @@ public final class Ticks {
     return GROUPS.size();
   }
 
-  private static void register(ContextInternal ctx, EventLoop loop, long period, Tick tick) {
+  private static void register(EventLoop loop, long period, Tick tick) {
     if (tick.task == null) {
       return; // cancelled before it got here
     }
@@ -54,9 +57,17 @@ public final class Ticks {
       group = new Group(key);
       GROUPS.put(key, group);
       Group g = group;
-      group.timer = ctx.setPeriodic(period, id -> g.run(ctx));
-      // A closed Vert.x stops its loops (and their timers): forget their groups with them.
-      loop.terminationFuture().addListener(f -> GROUPS.remove(key, g));
+      // On the event loop itself, not through the first link's Vert.x context: that context may
+      // belong to a verticle (an HTTP server's) whose end must not stop every later link's tick.
+      group.timer = loop.scheduleAtFixedRate(g::run, period, period, TimeUnit.MILLISECONDS);
+      if (WATCHED.add(loop)) {
+        // A closed Vert.x stops its loops (and their timers): forget their groups with them.
+        // Once per loop: groups come and go as links do, listeners would pile up.
+        loop.terminationFuture().addListener(f -> {
+          GROUPS.keySet().removeIf(k -> k.loop() == loop);
+          WATCHED.remove(loop);
+        });
+      }
     }
     group.ticks.add(tick);
   }
@@ -67,13 +78,13 @@ public final class Ticks {
   private static final class Group {
     final Key key;
     List<Tick> ticks = new ArrayList<>();
-    long timer;
+    ScheduledFuture<?> timer;
 
     Group(Key key) {
       this.key = key;
     }
 
-    void run(ContextInternal timerContext) {
+    void run() {
       List<Tick> now = ticks;
       List<Tick> kept = new ArrayList<>(now.size());
       ticks = kept; // ticks registered by the tasks below land in the new list
@@ -85,7 +96,7 @@ public final class Ticks {
         t.context.emit(t, Ticks::runOne);
       }
       if (kept.isEmpty() && ticks == kept) {
-        timerContext.owner().cancelTimer(timer);
+        timer.cancel(false);
         GROUPS.remove(key, this);
       }
     }
@@ -98,7 +109,9 @@ public final class Ticks {
     }
     try {
       task.run();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
+      // Caught whatever it is: a periodic Netty task that throws is never run again, and this
+      // one ticks every link on the loop.
       LOG.warn("a periodic link task failed", e);
     }
   }

@@ -108,6 +108,32 @@ class TicksTest {
     assertSame(ctx.get(), t.context, "registered for its context");
   }
 
+  @Test
+  void theSharedTimerOutlivesTheVerticleWhoseLinkStartedIt() throws Exception {
+    // The first link on a loop may run on a verticle's context (an HTTP server's, say), and a
+    // verticle is undeployed on a dev-mode reload; Vert.x may close what a deployment's context
+    // owns with it. Links that come later on the same loop must still be ticked.
+    AtomicInteger first = new AtomicInteger();
+    CompletableFuture<Ticks.Tick> made = new CompletableFuture<>();
+    String id = vertx.deployVerticle(new io.vertx.core.AbstractVerticle() {
+      @Override
+      public void start() {
+        made.complete(Ticks.every(context, PERIOD, first::incrementAndGet));
+      }
+    }).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    Ticks.Tick firstTick = made.get(10, TimeUnit.SECONDS);
+    waitFor(() -> first.get() >= 2, "the verticle's tick ran");
+    vertx.undeploy(id).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    firstTick.cancel(); // its link is gone with the verticle
+
+    AtomicInteger later = new AtomicInteger();
+    CompletableFuture<Ticks.Tick> made2 = new CompletableFuture<>();
+    vertx.getOrCreateContext().runOnContext(v -> made2.complete(Ticks.every(Vertx.currentContext(), PERIOD, later::incrementAndGet)));
+    Ticks.Tick laterTick = made2.get(10, TimeUnit.SECONDS);
+    waitFor(() -> later.get() >= 3, "a later link on the same loop is ticked");
+    laterTick.cancel();
+  }
+
   private static void waitFor(BooleanSupplier done, String what) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (!done.getAsBoolean()) {
