@@ -112,7 +112,6 @@ public final class LinkClient implements AutoCloseable {
   /** The connecting link got its stream (or failed): let the others go. */
   void admitted(String target, HttpConnection connection) {
     if (connection != null) {
-      FlushBatching.install(connection);
       connected.add(target);
       connection.closeHandler(v -> connected.remove(target));
     }
@@ -160,9 +159,9 @@ public final class LinkClient implements AutoCloseable {
       io.vertx.core.impl.CloseFuture own = new io.vertx.core.impl.CloseFuture();
       HttpClient client = internal.createHttpPoolClient(o, pool, own);
       internal.closeFuture().add(own);
-      return client;
+      return client.connectionHandler(FlushBatching::install); // once per connection, as it connects
     }
-    return vertx.createHttpClient(o, pool);
+    return vertx.createHttpClient(o, pool).connectionHandler(FlushBatching::install);
   }
 
   @Override
