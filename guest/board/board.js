@@ -143,15 +143,45 @@ function renderStatus() {
   const links = [status.bridge, status.board, status.presence, status.write];
   const all = links.every((s) => s === 'open') ? 'open' : links.includes('closed') ? 'closed' : 'connecting';
   const el = $('status');
-  el.dataset.status = all;
-  el.dataset.bridge = status.bridge;
-  el.dataset.board = status.board;
-  el.dataset.write = status.write;
-  $('status-text').textContent =
+  // Only what changed: this runs on every outbox count, and even a write of the same value
+  // costs the page a frame.
+  const data = { status: all, bridge: status.bridge, board: status.board, write: status.write };
+  for (const [key, value] of Object.entries(data)) if (el.dataset[key] !== value) el.dataset[key] = value;
+  const text =
     all === 'open'
       ? 'Live'
       : `${all === 'closed' ? 'Disconnected' : 'Reconnecting'} (worker ${status.bridge}, board ${status.board}, who ${status.presence}, changes ${status.write})`;
-  $('pending').textContent = status.pending > 0 ? `· ${status.pending} change${status.pending === 1 ? '' : 's'} waiting to be sent` : '';
+  if ($('status-text').textContent !== text) $('status-text').textContent = text;
+  renderPending(all === 'open');
+}
+
+/** How long a change may wait on a live link before the page says so. */
+const PENDING_SHOWN_AFTER_MS = 1000;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let pendingTimer;
+
+/**
+ * "n changes waiting to be sent", said only when it tells the user something: at once while
+ * the links are down, but on a live link only once changes have waited a while. Each change
+ * waits there a few milliseconds for its ack; saying so every time would flash the status,
+ * announce it to screen readers (the status is a live region) and cost the page two extra
+ * frames per change.
+ *
+ * @param {boolean} live
+ */
+function renderPending(live) {
+  const el = $('pending');
+  const text = status.pending > 0 ? `· ${status.pending} change${status.pending === 1 ? '' : 's'} waiting to be sent` : '';
+  if (text === '' || !live || el.textContent !== '') {
+    clearTimeout(pendingTimer);
+    pendingTimer = undefined;
+    if (el.textContent !== text) el.textContent = text;
+  } else if (pendingTimer === undefined) {
+    pendingTimer = setTimeout(() => {
+      pendingTimer = undefined;
+      renderStatus();
+    }, PENDING_SHOWN_AFTER_MS);
+  }
 }
 
 /** @param {string} reason @param {string} message @param {string} [id] */

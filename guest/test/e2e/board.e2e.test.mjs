@@ -46,6 +46,18 @@ describe('the task board', () => {
     });
     await eventually(async () => (await shown(b)).length === 0, 15_000, 'the warm-up removal');
 
+    // What Alice's status says about changes waiting to be sent, from now on: on a live link
+    // nothing (each change waits there a few ms for its ack; announcing that would flash the
+    // status and a screen reader would read it out every time).
+    await a.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      const pending = /** @type {HTMLElement} */ (document.getElementById('pending'));
+      w.__pendingSaid = [];
+      new MutationObserver(() => {
+        if (pending.textContent) w.__pendingSaid.push(pending.textContent);
+      }).observe(pending, { childList: true, characterData: true, subtree: true });
+    });
+
     // Alice adds with the keyboard; Bob sees it within a second.
     await a.fill('#add-title', 'buy milk');
     let t0 = Date.now();
@@ -73,6 +85,7 @@ describe('the task board', () => {
     await a.keyboard.type('walk the dog');
     await a.keyboard.press('Enter');
     await eventually(async () => (await shown(b))[0]?.title === 'walk the dog', 5000, 'the rename to reach Bob');
+    assert.deepEqual(await a.evaluate(() => /** @type {any} */ (window).__pendingSaid), [], 'a live link does not announce each change as waiting');
 
     // Who is here: both, each marking itself.
     await eventually(async () => (await pageState(a)).viewers.length === 2 && (await pageState(b)).viewers.length === 2, 5000, 'two viewers');
