@@ -55,7 +55,7 @@ const S = {
   warmup: opt('warmup', smoke ? 2 : 10),
   seconds: opt('seconds', smoke ? 2 : 10),
   changes: opt('changes', smoke ? 30 : 210),
-  warmupChanges: opt('warmup-changes', smoke ? 9 : 30),
+  warmupChanges: opt('warmup-changes', smoke ? 9 : 200),
   rate: opt('rate', 20),
   prefill: opt('prefill', 20),
 };
