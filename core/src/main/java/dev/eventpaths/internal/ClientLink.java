@@ -28,6 +28,8 @@ import java.util.concurrent.Flow;
  */
 final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listener {
   private static final int MAX_REFUSAL_BYTES = 4096;
+  /** For {@link #shutdown}: the stream is gone already, write no RST_STREAM. */
+  private static final long NO_RESET = -1;
 
   private final Vertx vertx;
   private final LinkClient owner;
@@ -157,15 +159,20 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       }
       req = ar.result();
       req.setChunked(true);
+      // The stream is already gone when these fail (reset by the peer, or its connection
+      // lost): end the link without resetting it. A reset written from here, inside Vert.x's
+      // round of failing every stream of a broken connection, fails too and starts another
+      // such round: with hundreds of links on the connection that recursion overflowed the
+      // stack (seen when a host closed a connection on a reset flood).
       req.exceptionHandler(t -> {
         if (!responseStarted) {
           fail(t instanceof io.vertx.core.http.StreamResetException ? "cancelled" : "connection_lost",
-              "link broken: " + t.getMessage());
+              "link broken: " + t.getMessage(), NO_RESET);
         }
       });
       req.response().onComplete(r -> {
         if (r.failed()) {
-          fail("connection_lost", "no answer from " + target.name() + ": " + r.cause().getMessage());
+          fail("connection_lost", "no answer from " + target.name() + ": " + r.cause().getMessage(), NO_RESET);
         } else {
           response(r.result());
         }
@@ -223,13 +230,18 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   }
 
   private void fail(String reason, String message) {
+    fail(reason, message, 8); // CANCEL
+  }
+
+  /** @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET} */
+  private void fail(String reason, String message, long resetCode) {
     if (closed) {
       return;
     }
     metrics.error("client", reason);
     failing = true;
     inbound.breakWith(reason, message); // first, so this reason wins over the reset's echo
-    shutdown(8);
+    shutdown(resetCode);
   }
 
   private void tick() {
@@ -290,10 +302,10 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     if (reason == null) {
       // The service ended its output: the link is over. Stop sending (NO_ERROR if we still were).
       boolean stillSending = writer != null && !writer.isTerminated();
-      shutdown(stillSending ? 0 : -1);
+      shutdown(stillSending ? 0 : NO_RESET);
     } else if (!closed && !failing) {
       metrics.error("client", reason);
-      shutdown(-1);
+      shutdown(NO_RESET);
     }
   }
 
