@@ -52,6 +52,9 @@ public final class EventDecoder {
     }
   }
 
+  /** {@code -Ddev.eventpaths.codec.fast-path=false} sends every line through Jackson (for comparison). */
+  private static final boolean CANONICAL = !"false".equals(System.getProperty("dev.eventpaths.codec.fast-path"));
+
   private final int maxEventBytes;
   private final Sink sink;
   /** A line split across chunks; made when one is (an idle link holds none). */
@@ -170,6 +173,15 @@ public final class EventDecoder {
     if (start == len) {
       return null;
     }
+    Event canonical = CANONICAL ? CanonicalEvent.parse(line, start, len) : null;
+    return canonical != null ? canonical : parseAny(line, len);
+  }
+
+  /**
+   * Parses any line (trimmed to {@code len}, not blank) through Jackson: every field order,
+   * blanks, escapes, and the reasons for refusing what is not an event.
+   */
+  static Event parseAny(byte[] line, int len) throws BadEventException {
     String type = null;
     String id = null;
     long seq = 0;

@@ -1,0 +1,391 @@
+package dev.eventpaths;
+
+/**
+ * The decoder's fast path: a line in the exact shape the encoders write,
+ * {@code {"type":"…","id":"…","seq":N,"data":…}} (id, seq and data each optional, in that
+ * order, no blanks between them; docs/PROTOCOL.md, section 1), parsed by one pass over its
+ * bytes instead of through a Jackson parser.
+ *
+ * <p>It only ever says yes to what the general parser ({@link EventDecoder#parse}) accepts, and
+ * then to the same event: anything it is not sure of (another field order, blanks, escapes in
+ * the envelope's strings, a number it would have to think about, very deep data, bytes that
+ * are not valid UTF-8) it hands back with {@code null}, and the general parser decides, errors
+ * and their messages included. The payload is still validated in full: a host service or a
+ * guest never gets an event whose {@code data} is not one JSON value.
+ *
+ * <p>Why: for small events the per-line cost of a Jackson parser (its context, buffers and
+ * symbol table) was most of a relay's decoding time, and every line of every link is decoded.
+ */
+final class CanonicalEvent {
+  private static final byte[] TYPE = "{\"type\":\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] ID = ",\"id\":\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] SEQ = ",\"seq\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] DATA = ",\"data\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  /** Deeper data goes to the general parser (Jackson's own limit is 1,000 levels). */
+  static final int MAX_DEPTH = 256;
+  /** Longer numbers go to the general parser (Jackson's own limit is 1,000 characters). */
+  static final int MAX_NUMBER_LENGTH = 100;
+
+  private CanonicalEvent() {}
+
+  /**
+   * The event on {@code line[start, end)} (blanks around it already trimmed), or {@code null}
+   * when the line is not in the canonical shape (it may still be a valid event).
+   */
+  static Event parse(byte[] line, int start, int end) {
+    if (end - start < TYPE.length + 2 || line[end - 1] != '}' || !startsWith(line, start, end, TYPE)) {
+      return null;
+    }
+    int i = start + TYPE.length;
+    int typeEnd = plainString(line, i, end);
+    if (typeEnd < 0) {
+      return null;
+    }
+    String type = ascii(line, i, typeEnd);
+    if (!Event.isValidType(type)) {
+      return null;
+    }
+    i = typeEnd + 1;
+    String id = null;
+    if (startsWith(line, i, end, ID)) {
+      i += ID.length;
+      int idEnd = plainString(line, i, end);
+      if (idEnd < 0 || idEnd == i || idEnd - i > Event.MAX_NAME_LENGTH) {
+        return null;
+      }
+      id = ascii(line, i, idEnd);
+      i = idEnd + 1;
+    }
+    long seq = 0;
+    if (startsWith(line, i, end, SEQ)) {
+      i += SEQ.length;
+      int from = i;
+      if (i < end && line[i] == '0') {
+        i++;
+      } else {
+        while (i < end && isDigit(line[i]) && i - from < 18) { // 18 digits: no overflow
+          seq = seq * 10 + (line[i] - '0');
+          i++;
+        }
+      }
+      if (i == from || (i < end && isDigit(line[i]))) {
+        return null;
+      }
+    }
+    Json data = null;
+    if (startsWith(line, i, end, DATA)) {
+      i += DATA.length;
+      int valueEnd = skipValue(line, i, end - 1);
+      if (valueEnd != end - 1) {
+        return null;
+      }
+      if (!(valueEnd - i == 4 && line[i] == 'n')) { // "data":null is no data
+        data = Json.trusted(line, i, valueEnd - i);
+      }
+      i = valueEnd;
+    }
+    return i == end - 1 ? new Event(type, id, seq, data) : null;
+  }
+
+  private static boolean startsWith(byte[] b, int i, int end, byte[] prefix) {
+    if (end - i < prefix.length) {
+      return false;
+    }
+    for (int k = 0; k < prefix.length; k++) {
+      if (b[i + k] != prefix[k]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The index of the closing quote of a string of printable ASCII without escapes, or -1. */
+  private static int plainString(byte[] b, int i, int end) {
+    for (; i < end; i++) {
+      byte c = b[i];
+      if (c == '"') {
+        return i;
+      }
+      if (c < 0x20 || c == '\\' || c == 0x7f) { // negative: not ASCII
+        return -1;
+      }
+    }
+    return -1;
+  }
+
+  @SuppressWarnings("deprecation") // the ASCII-only String constructor: no decoder, no copy to chars
+  private static String ascii(byte[] b, int from, int to) {
+    return new String(b, 0, from, to - from);
+  }
+
+  private static boolean isDigit(byte c) {
+    return c >= '0' && c <= '9';
+  }
+
+  private static boolean isBlank(byte c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  }
+
+  /**
+   * Skips one JSON value (RFC 8259) that starts exactly at {@code i}. Returns the index just
+   * past it, or -1 if there is none there or this method is not sure (see the class comment).
+   */
+  static int skipValue(byte[] b, int i, int end) {
+    // containers[d] is true for an object, false for an array, at nesting depth d
+    boolean[] containers = null;
+    int depth = 0;
+    while (true) {
+      // --- a value at i
+      if (i >= end) {
+        return -1;
+      }
+      byte c = b[i];
+      boolean opened = false;
+      switch (c) {
+        case '"' -> i = skipString(b, i + 1, end);
+        case '{', '[' -> {
+          if (depth == MAX_DEPTH) {
+            return -1;
+          }
+          if (containers == null) {
+            containers = new boolean[MAX_DEPTH];
+          }
+          containers[depth++] = c == '{';
+          i = skipBlanks(b, i + 1, end);
+          if (i < end && b[i] == (c == '{' ? '}' : ']')) {
+            depth--;
+            i++;
+          } else {
+            opened = true;
+          }
+        }
+        case 't' -> i = literal(b, i, end, "true");
+        case 'f' -> i = literal(b, i, end, "false");
+        case 'n' -> i = literal(b, i, end, "null");
+        default -> i = skipNumber(b, i, end);
+      }
+      if (i < 0) {
+        return -1;
+      }
+      if (opened && containers[depth - 1]) {
+        // first member of an object: its key and colon, then the value
+        i = key(b, i, end);
+        if (i < 0) {
+          return -1;
+        }
+        continue;
+      }
+      if (opened) {
+        continue; // first element of an array
+      }
+      // --- after a value: a comma (then the next member), a close, or the end
+      while (true) {
+        if (depth == 0) {
+          return i;
+        }
+        i = skipBlanks(b, i, end);
+        if (i >= end) {
+          return -1;
+        }
+        boolean inObject = containers[depth - 1];
+        if (b[i] == ',') {
+          i = skipBlanks(b, i + 1, end);
+          if (inObject) {
+            i = key(b, i, end);
+            if (i < 0) {
+              return -1;
+            }
+          }
+          break;
+        }
+        if (b[i] != (inObject ? '}' : ']')) {
+          return -1;
+        }
+        depth--;
+        i++;
+      }
+    }
+  }
+
+  /** A member's key and its colon at {@code i}: the index of the value after them, or -1. */
+  private static int key(byte[] b, int i, int end) {
+    if (i >= end || b[i] != '"') {
+      return -1;
+    }
+    i = skipString(b, i + 1, end);
+    if (i < 0) {
+      return -1;
+    }
+    i = skipBlanks(b, i, end);
+    if (i >= end || b[i] != ':') {
+      return -1;
+    }
+    return skipBlanks(b, i + 1, end);
+  }
+
+  private static int skipBlanks(byte[] b, int i, int end) {
+    while (i < end && isBlank(b[i])) {
+      i++;
+    }
+    return i;
+  }
+
+  private static int literal(byte[] b, int i, int end, String word) {
+    int n = word.length();
+    if (end - i < n) {
+      return -1;
+    }
+    for (int k = 0; k < n; k++) {
+      if (b[i + k] != word.charAt(k)) {
+        return -1;
+      }
+    }
+    return i + n;
+  }
+
+  /** {@code -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?} at {@code i}: the index after it, or -1. */
+  private static int skipNumber(byte[] b, int i, int end) {
+    int from = i;
+    if (i < end && b[i] == '-') {
+      i++;
+    }
+    if (i >= end || !isDigit(b[i])) {
+      return -1;
+    }
+    if (b[i] == '0') {
+      i++;
+      if (i < end && isDigit(b[i])) {
+        return -1; // a leading zero
+      }
+    } else {
+      i = digits(b, i, end);
+    }
+    if (i < end && b[i] == '.') {
+      int d = digits(b, i + 1, end);
+      if (d == i + 1) {
+        return -1;
+      }
+      i = d;
+    }
+    if (i < end && (b[i] == 'e' || b[i] == 'E')) {
+      i++;
+      if (i < end && (b[i] == '+' || b[i] == '-')) {
+        i++;
+      }
+      int d = digits(b, i, end);
+      if (d == i) {
+        return -1;
+      }
+      i = d;
+    }
+    return i - from > MAX_NUMBER_LENGTH ? -1 : i;
+  }
+
+  private static int digits(byte[] b, int i, int end) {
+    while (i < end && isDigit(b[i])) {
+      i++;
+    }
+    return i;
+  }
+
+  /**
+   * The rest of a string whose opening quote was just before {@code i}: the index after its
+   * closing quote, or -1 if it is not a valid string (control characters, bad escapes, bytes
+   * that are not well-formed UTF-8).
+   */
+  private static int skipString(byte[] b, int i, int end) {
+    while (i < end) {
+      int c = b[i];
+      if (c == '"') {
+        return i + 1;
+      }
+      if (c >= 0x20 && c != '\\') {
+        i++;
+      } else if (c == '\\') {
+        if (i + 1 >= end) {
+          return -1;
+        }
+        switch (b[i + 1]) {
+          case '"', '\\', '/', 'b', 'f', 'n', 'r', 't' -> i += 2;
+          case 'u' -> {
+            int u = unicodeEscape(b, i, end);
+            if (u < 0 || (u >= 0xdc00 && u <= 0xdfff)) {
+              return -1; // a low surrogate alone (Jackson refuses some: not sure)
+            }
+            i += 6;
+            if (u >= 0xd800 && u <= 0xdbff) { // a high surrogate: its low half must follow
+              int low = unicodeEscape(b, i, end);
+              if (low < 0xdc00 || low > 0xdfff) {
+                return -1;
+              }
+              i += 6;
+            }
+          }
+          default -> {
+            return -1;
+          }
+        }
+      } else if (c >= 0) {
+        return -1; // a control character
+      } else {
+        i = utf8(b, i, end);
+        if (i < 0) {
+          return -1;
+        }
+      }
+    }
+    return -1;
+  }
+
+  /** The code unit of a backslash-u escape (six bytes) at {@code i}, or -1 if there is none there. */
+  private static int unicodeEscape(byte[] b, int i, int end) {
+    if (end - i < 6 || b[i] != '\\' || b[i + 1] != 'u') {
+      return -1;
+    }
+    int u = 0;
+    for (int k = 2; k < 6; k++) {
+      int d = Character.digit(b[i + k], 16);
+      if (d < 0) {
+        return -1;
+      }
+      u = u << 4 | d;
+    }
+    return u;
+  }
+
+  /**
+   * One well-formed UTF-8 sequence of two to four bytes at {@code i} (RFC 3629: no overlong
+   * forms, no surrogates, nothing past U+10FFFF): the index after it, or -1.
+   */
+  private static int utf8(byte[] b, int i, int end) {
+    int c = b[i] & 0xff;
+    if (c >= 0xc2 && c <= 0xdf) {
+      return cont(b, i + 1, end) ? i + 2 : -1;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+      if (end - i < 3 || !cont(b, i + 1, end) || !cont(b, i + 2, end)) {
+        return -1;
+      }
+      int c1 = b[i + 1] & 0xff;
+      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)) {
+        return -1; // overlong, or a surrogate
+      }
+      return i + 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+      if (end - i < 4 || !cont(b, i + 1, end) || !cont(b, i + 2, end) || !cont(b, i + 3, end)) {
+        return -1;
+      }
+      int c1 = b[i + 1] & 0xff;
+      if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f)) {
+        return -1; // overlong, or past U+10FFFF
+      }
+      return i + 4;
+    }
+    return -1;
+  }
+
+  private static boolean cont(byte[] b, int i, int end) {
+    return i < end && (b[i] & 0xc0) == 0x80;
+  }
+}
