@@ -41,8 +41,8 @@ final class CanonicalEvent {
     if (typeEnd < 0) {
       return null;
     }
-    String type = ascii(line, i, typeEnd);
-    if (!Event.isValidType(type)) {
+    String type = typeName(line, i, typeEnd);
+    if (type == null) {
       return null;
     }
     i = typeEnd + 1;
@@ -85,6 +85,35 @@ final class CanonicalEvent {
       i = valueEnd;
     }
     return i == end - 1 ? new Event(type, id, seq, data) : null;
+  }
+
+  /** Recently seen type names by hash: a service sees a handful of types, each a million times. */
+  private static final TypeName[] TYPES = new TypeName[64];
+
+  private record TypeName(byte[] bytes, String name) {}
+
+  /**
+   * The type name on {@code line[from, to)} (printable ASCII): the same String as last time
+   * when it was seen recently, or {@code null} if it is not a valid type name. The table is
+   * shared by all threads without locks: its entries are immutable, a lost update only costs
+   * a String.
+   */
+  private static String typeName(byte[] line, int from, int to) {
+    int h = 0;
+    for (int k = from; k < to; k++) {
+      h = 31 * h + line[k];
+    }
+    int slot = (h ^ (h >>> 7)) & (TYPES.length - 1);
+    TypeName seen = TYPES[slot];
+    if (seen != null && java.util.Arrays.equals(seen.bytes, 0, seen.bytes.length, line, from, to)) {
+      return seen.name;
+    }
+    String name = ascii(line, from, to);
+    if (!Event.isValidType(name)) {
+      return null;
+    }
+    TYPES[slot] = new TypeName(java.util.Arrays.copyOfRange(line, from, to), name);
+    return name;
   }
 
   private static boolean startsWith(byte[] b, int i, int end, byte[] prefix) {
@@ -294,7 +323,15 @@ final class CanonicalEvent {
    * that are not well-formed UTF-8).
    */
   private static int skipString(byte[] b, int i, int end) {
+    int bytewise = i; // below this index, look at one byte at a time
     while (i < end) {
+      if (i >= bytewise && end - i >= 8) {
+        if (plain((long) LONGS.get(b, i))) {
+          i += 8;
+          continue;
+        }
+        bytewise = i + 8;
+      }
       int c = b[i];
       if (c == '"') {
         return i + 1;
@@ -335,6 +372,24 @@ final class CanonicalEvent {
       }
     }
     return -1;
+  }
+
+  private static final java.lang.invoke.VarHandle LONGS =
+      java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, java.nio.ByteOrder.LITTLE_ENDIAN);
+  private static final long ONES = 0x0101010101010101L;
+  private static final long HIGH_BITS = 0x8080808080808080L;
+
+  /**
+   * Whether all 8 bytes of {@code v} may stand in a string as they are: none is a quote, a
+   * backslash, below 0x20 or above 0x7f. Word-at-a-time tests, exact for "any of the 8": a
+   * byte x is zero iff (x - 1) & ~x has its high bit set, and below n (at most 0x80) iff
+   * (x - n) & ~x has.
+   */
+  private static boolean plain(long v) {
+    long quote = v ^ 0x2222222222222222L;
+    long backslash = v ^ 0x5c5c5c5c5c5c5c5cL;
+    long special = ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((v - 0x20 * ONES) & ~v) | v;
+    return (special & HIGH_BITS) == 0;
   }
 
   /** The code unit of a backslash-u escape (six bytes) at {@code i}, or -1 if there is none there. */

@@ -83,6 +83,16 @@ public final class EventEncoder {
       out.writeByte('0' + (int) v);
       return;
     }
-    out.writeCharSequence(Long.toString(v), StandardCharsets.US_ASCII);
+    // Digits straight into the buffer (v > 0 here): no String per event.
+    int digits = 1;
+    for (long x = v / 10; x > 0; x /= 10) {
+      digits++;
+    }
+    out.ensureWritable(digits);
+    int at = out.writerIndex() + digits;
+    for (long x = v; x > 0; x /= 10) {
+      out.setByte(--at, (int) ('0' + x % 10));
+    }
+    out.writerIndex(out.writerIndex() + digits);
   }
 }
