@@ -159,6 +159,8 @@ function renderStatus() {
 const PENDING_SHOWN_AFTER_MS = 1000;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let pendingTimer;
+/** Changes have been waiting (the count never fell to 0) for PENDING_SHOWN_AFTER_MS. */
+let pendingLong = false;
 
 /**
  * "n changes waiting to be sent", said only when it tells the user something: at once while
@@ -171,17 +173,20 @@ let pendingTimer;
  */
 function renderPending(live) {
   const el = $('pending');
-  const text = status.pending > 0 ? `· ${status.pending} change${status.pending === 1 ? '' : 's'} waiting to be sent` : '';
-  if (text === '' || !live || el.textContent !== '') {
+  if (status.pending === 0) {
     clearTimeout(pendingTimer);
     pendingTimer = undefined;
-    if (el.textContent !== text) el.textContent = text;
-  } else if (pendingTimer === undefined) {
+    pendingLong = false;
+  } else if (pendingTimer === undefined && !pendingLong) {
     pendingTimer = setTimeout(() => {
       pendingTimer = undefined;
+      pendingLong = true;
       renderStatus();
     }, PENDING_SHOWN_AFTER_MS);
   }
+  const say = status.pending > 0 && (!live || pendingLong);
+  const text = say ? `· ${status.pending} change${status.pending === 1 ? '' : 's'} waiting to be sent` : '';
+  if (el.textContent !== text) el.textContent = text;
 }
 
 /** @param {string} reason @param {string} message @param {string} [id] */

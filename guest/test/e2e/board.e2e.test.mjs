@@ -177,6 +177,27 @@ describe('the task board', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test('a change held up on a live link is counted on the page after a second, and cleared once acknowledged', { timeout: 60_000 }, async () => {
+    const board = unique('slow');
+    const a = await openBoard(alice, system.origin, board);
+    // tasks-write frozen (SIGSTOP): its links stay open, it just does not answer.
+    const writers = system.instances('tasks-write');
+    const pids = writers.map((w) => /** @type {any} */ (w).pid ?? /** @type {any} */ (w).child?.pid);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    try {
+      await a.fill('#add-title', 'held up');
+      await a.press('#add-title', 'Enter');
+      await eventually(async () => /1 change waiting/.test(String(await a.textContent('#pending'))), 10_000, 'the page to count the waiting change');
+      assert.equal((await pageState(a)).status.shown, 'open', 'the links are still up');
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    await eventually(async () => (await shown(a)).some((t) => t.title === 'held up'), 30_000, 'the change to be applied');
+    await eventually(async () => (await a.textContent('#pending')) === '', 10_000, 'the count to clear');
+    await assertBoardsMatchLog(system, [a], board);
+    await a.close();
+  });
+
   test('a change made while the gateway is down is applied once when it is back', { timeout: 90_000 }, async () => {
     const board = unique('offline');
     const a = await openBoard(alice, system.origin, board);
