@@ -1,5 +1,12 @@
 package dev.eventpaths;
 
+import static java.nio.charset.StandardCharsets.US_ASCII;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
 /**
  * The decoder's fast path: a line in the exact shape the encoders write,
  * {@code {"type":"…","id":"…","seq":N,"data":…}} (id, seq and data each optional, in that
@@ -17,10 +24,10 @@ package dev.eventpaths;
  * symbol table) was most of a relay's decoding time, and every line of every link is decoded.
  */
 final class CanonicalEvent {
-  private static final byte[] TYPE = "{\"type\":\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-  private static final byte[] ID = ",\"id\":\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-  private static final byte[] SEQ = ",\"seq\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-  private static final byte[] DATA = ",\"data\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] TYPE = "{\"type\":\"".getBytes(US_ASCII);
+  private static final byte[] ID = ",\"id\":\"".getBytes(US_ASCII);
+  private static final byte[] SEQ = ",\"seq\":".getBytes(US_ASCII);
+  private static final byte[] DATA = ",\"data\":".getBytes(US_ASCII);
   /** Deeper data goes to the general parser (Jackson's own limit is 1,000 levels). */
   static final int MAX_DEPTH = 256;
   /** Longer numbers go to the general parser (Jackson's own limit is 1,000 characters). */
@@ -105,27 +112,19 @@ final class CanonicalEvent {
     }
     int slot = (h ^ (h >>> 7)) & (TYPES.length - 1);
     TypeName seen = TYPES[slot];
-    if (seen != null && java.util.Arrays.equals(seen.bytes, 0, seen.bytes.length, line, from, to)) {
+    if (seen != null && Arrays.equals(seen.bytes, 0, seen.bytes.length, line, from, to)) {
       return seen.name;
     }
     String name = ascii(line, from, to);
     if (!Event.isValidType(name)) {
       return null;
     }
-    TYPES[slot] = new TypeName(java.util.Arrays.copyOfRange(line, from, to), name);
+    TYPES[slot] = new TypeName(Arrays.copyOfRange(line, from, to), name);
     return name;
   }
 
   private static boolean startsWith(byte[] b, int i, int end, byte[] prefix) {
-    if (end - i < prefix.length) {
-      return false;
-    }
-    for (int k = 0; k < prefix.length; k++) {
-      if (b[i + k] != prefix[k]) {
-        return false;
-      }
-    }
-    return true;
+    return end - i >= prefix.length && Arrays.equals(b, i, i + prefix.length, prefix, 0, prefix.length);
   }
 
   /** The index of the closing quote of a string of printable ASCII without escapes, or -1. */
@@ -374,8 +373,8 @@ final class CanonicalEvent {
     return -1;
   }
 
-  private static final java.lang.invoke.VarHandle LONGS =
-      java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, java.nio.ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle LONGS =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final long ONES = 0x0101010101010101L;
   private static final long HIGH_BITS = 0x8080808080808080L;
 

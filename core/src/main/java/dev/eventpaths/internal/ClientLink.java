@@ -28,6 +28,8 @@ import java.util.concurrent.Flow;
  */
 final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listener {
   private static final int MAX_REFUSAL_BYTES = 4096;
+  /** HTTP/2 error code CANCEL: this side does not want the stream any more. */
+  private static final long CANCEL = 8;
   /** For {@link #shutdown}: the stream is gone already, write no RST_STREAM. */
   private static final long NO_RESET = -1;
 
@@ -154,7 +156,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       }
       addresses.up(address);
       if (closed) {
-        ar.result().reset(8);
+        ar.result().reset(CANCEL);
         return;
       }
       req = ar.result();
@@ -230,7 +232,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   }
 
   private void fail(String reason, String message) {
-    fail(reason, message, 8); // CANCEL
+    fail(reason, message, CANCEL);
   }
 
   /** @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET} */
@@ -294,7 +296,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   @Override
   public void cancelled() {
     // The app does not want more: cancel the stream (RST_STREAM CANCEL).
-    shutdown(8);
+    shutdown(CANCEL);
   }
 
   @Override

@@ -37,7 +37,13 @@ class CancellationBurstTest {
           leaving.add(client.open(LinkRequest.to("echo", "echo"), UnicastProcessor.create())
               .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE)));
         }
-        leaving.forEach(l -> { try { l.awaitItems(1, Duration.ofSeconds(30)); } catch (AssertionError e) { throw new AssertionError(e.getMessage() + ": " + l.getItems(), e); } });
+        for (AssertSubscriber<Event> l : leaving) {
+          try {
+            l.awaitItems(1, Duration.ofSeconds(30));
+          } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + ": " + l.getItems(), e); // what it got instead
+          }
+        }
         leaving.forEach(AssertSubscriber::cancel); // 300 RST_STREAM frames at once
       }
       // 900 resets in a few seconds: over the old 200-per-30-s guard, which closed the connection.

@@ -42,7 +42,7 @@ class ConnectionLossTest {
 
   @Test
   void aDroppedConnectionEndsEachOfItsManyLinksWithLinkError() throws Exception {
-    endEveryLink(sockets -> sockets.forEach(NetSocket::close)); // the host is gone
+    endEveryLink(toClient -> toClient.forEach(NetSocket::close)); // the host is gone (the relay closes both ends)
   }
 
   @Test
@@ -50,7 +50,7 @@ class ConnectionLossTest {
     // A frame no HTTP/2 peer may send (HEADERS on stream 0), as if from the host: the client
     // must end the connection (GOAWAY PROTOCOL_ERROR) and with it every link on it.
     Buffer bad = Buffer.buffer(new byte[] {0, 0, 0, 0x1, 0x4, 0, 0, 0, 0});
-    endEveryLink(sockets -> sockets.stream().filter(s -> s.localAddress().port() == relayPort).forEach(s -> s.write(bad)));
+    endEveryLink(toClient -> toClient.forEach(s -> s.write(bad)));
   }
 
   @Test
@@ -58,20 +58,17 @@ class ConnectionLossTest {
     // GOAWAY (last stream 0, ENHANCE_YOUR_CALM), as a host under a reset flood sends it, then
     // the host closes the connection.
     Buffer goaway = Buffer.buffer(new byte[] {0, 0, 8, 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11});
-    endEveryLink(sockets -> sockets.stream().filter(s -> s.localAddress().port() == relayPort)
-        .forEach(s -> s.write(goaway).onComplete(v -> vertx.setTimer(50, t -> s.close()))));
+    endEveryLink(toClient -> toClient.forEach(s -> s.write(goaway).onComplete(v -> vertx.setTimer(50, t -> s.close()))));
   }
 
-  private int relayPort;
-
+  /** @param breakIt given the relay's sockets to the client, breaks the connection */
   private void endEveryLink(java.util.function.Consumer<List<NetSocket>> breakIt) throws Exception {
-    List<NetSocket> sockets = new CopyOnWriteArrayList<>();
+    List<NetSocket> toClient = new CopyOnWriteArrayList<>();
     int echoPort = TestPeers.url("h2c").getPort();
     NetServer relay = vertx.createNetServer().connectHandler(in -> {
-      sockets.add(in);
+      toClient.add(in);
       in.pause();
       vertx.createNetClient().connect(echoPort, "localhost").onSuccess(out -> {
-        sockets.add(out);
         in.handler(out::write);
         out.handler(in::write);
         in.closeHandler(v -> out.close());
@@ -80,7 +77,6 @@ class ConnectionLossTest {
       }).onFailure(t -> in.close());
     });
     int port = EventLoop.await(vertx, () -> relay.listen(0, "localhost"), Duration.ofSeconds(10)).actualPort();
-    relayPort = port;
     try (LinkClient client = TestPeers.client(vertx, URI.create("http://localhost:" + port), LinkSettings.DEFAULTS,
         new LinkMetrics(new SimpleMeterRegistry()), TestPeers.SECRET)) {
       List<AssertSubscriber<Event>> links = new ArrayList<>();
@@ -92,7 +88,7 @@ class ConnectionLossTest {
         l.awaitItems(1, Duration.ofSeconds(30));
       }
 
-      breakIt.accept(sockets);
+      breakIt.accept(toClient);
 
       Map<String, Integer> endings = new TreeMap<>();
       for (AssertSubscriber<Event> l : links) {
