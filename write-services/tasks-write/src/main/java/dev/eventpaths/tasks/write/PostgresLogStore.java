@@ -58,7 +58,12 @@ final class PostgresLogStore implements LogStore {
     this.url = url;
     int query = url.indexOf('?');
     this.where = "in PostgreSQL at " + (query < 0 ? url : url.substring(0, query)).replaceFirst("^jdbc:postgresql://", "");
+    // Instances start together (Fly starts an app's Machines at once) and PostgreSQL's
+    // CREATE TABLE IF NOT EXISTS races with itself: two sessions both find no table and the
+    // second fails on the catalog's unique index. The writers' advisory lock makes it one at a time.
     try (Connection c = connect(); Statement s = c.createStatement()) {
+      c.setAutoCommit(false);
+      s.execute("SELECT pg_advisory_xact_lock(" + LOCK + ")");
       s.execute("""
           CREATE TABLE IF NOT EXISTS log (
             seq BIGINT PRIMARY KEY,
@@ -69,6 +74,7 @@ final class PostgresLogStore implements LogStore {
             title TEXT,
             before_task TEXT,
             at BIGINT NOT NULL)""");
+      c.commit();
     }
   }
 

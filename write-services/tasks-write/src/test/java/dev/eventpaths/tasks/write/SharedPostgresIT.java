@@ -153,6 +153,48 @@ class SharedPostgresIT {
     }
   }
 
+  /**
+   * Fly starts an app's instances together: on a fresh database they all create the schema at
+   * once. PostgreSQL's {@code CREATE TABLE IF NOT EXISTS} is not safe against itself (two
+   * sessions can both find no table, and one then fails on the catalog's unique index), so
+   * every instance must start anyway. Eight stores at once, on a fresh database each round.
+   */
+  @Test
+  void instancesStartingAtOnceOnAFreshDatabaseAllStart() throws Exception {
+    int stores = 8;
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(stores);
+    try {
+      for (int round = 0; round < 10; round++) {
+        String db = "fresh" + round;
+        try (java.sql.Connection admin = java.sql.DriverManager.getConnection(pgUrl);
+            java.sql.Statement s = admin.createStatement()) {
+          s.execute("DROP DATABASE IF EXISTS " + db);
+          s.execute("CREATE DATABASE " + db);
+        }
+        String url = pgUrl.replaceFirst("/tasks\\?", "/" + db + "?");
+        java.util.concurrent.CyclicBarrier together = new java.util.concurrent.CyclicBarrier(stores);
+        List<java.util.concurrent.Future<Long>> heads = new ArrayList<>();
+        for (int i = 0; i < stores; i++) {
+          heads.add(pool.submit(() -> {
+            together.await();
+            try (PostgresLogStore store = new PostgresLogStore(url)) {
+              return store.head();
+            }
+          }));
+        }
+        for (var head : heads) {
+          try {
+            assertEquals(0L, head.get(60, java.util.concurrent.TimeUnit.SECONDS), "an empty log");
+          } catch (java.util.concurrent.ExecutionException e) {
+            throw new AssertionError("round " + round + ": a store failed to start", e.getCause());
+          }
+        }
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   @Test
   void twoInstancesShareOneLogAndApplyEachCommandOnce() throws Exception {
     try (AppProcess a = instance(); AppProcess b = instance();
