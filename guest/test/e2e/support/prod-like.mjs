@@ -29,7 +29,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
-import { devCert, guestDir, repoRoot } from './servers.mjs';
+import { devCert, guestDir, logTail, repoRoot } from './servers.mjs';
 
 const NET_SH = join(repoRoot, '.ci/prod-like-net.sh');
 const STATE_DIR = process.env.EVENTPATHS_PROD_LIKE_STATE ?? '/run/eventpaths-prod-like';
@@ -195,12 +195,12 @@ class Instance {
     child.once('exit', () => this.topo.pids.delete(child.pid));
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`${this.ns} exited while starting (${child.exitCode ?? child.signalCode}); see ${this.logFile}`);
+      if (!this.running) throw new Error(`${this.ns} exited while starting (${child.exitCode ?? child.signalCode}); see ${this.logFile}${logTail(this.logFile)}`);
       if (await this.ready()) return this;
       await sleep(250);
     }
     await this.kill('SIGKILL');
-    throw new Error(`${this.ns} was not ready within ${timeoutMs} ms; see ${this.logFile}`);
+    throw new Error(`${this.ns} was not ready within ${timeoutMs} ms; see ${this.logFile}${logTail(this.logFile)}`);
   }
 
   ready() {

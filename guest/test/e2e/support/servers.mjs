@@ -19,6 +19,19 @@ const certDir = join(repoRoot, '.certs');
 const echoJar = join(repoRoot, 'read-services/echo/target/quarkus-app/quarkus-run.jar');
 const gatewayJar = join(repoRoot, 'gateway/target/quarkus-app/quarkus-run.jar');
 
+/**
+ * The end of a service's log, for the error that says it did not start: in CI the log file
+ * is gone with the machine, so the reason has to travel in the message.
+ */
+export function logTail(file, lines = 40) {
+  try {
+    const all = readFileSync(file, 'utf8').trimEnd().split('\n');
+    return `\n--- last ${Math.min(lines, all.length)} lines of ${file} ---\n${all.slice(-lines).join('\n')}`;
+  } catch (e) {
+    return `\n(no log at ${file}: ${e.message})`;
+  }
+}
+
 /** A port the OS says is free now (bound on loopback, then released). */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -97,12 +110,12 @@ class JavaProcess {
     });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (exited) throw new Error(`${this.name} exited while starting; see ${this.logFile}`);
+      if (exited) throw new Error(`${this.name} exited while starting; see ${this.logFile}${logTail(this.logFile)}`);
       if (await this.ready().catch(() => false)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     await this.stop();
-    throw new Error(`${this.name} was not ready within ${timeoutMs} ms; see ${this.logFile}`);
+    throw new Error(`${this.name} was not ready within ${timeoutMs} ms; see ${this.logFile}${logTail(this.logFile)}`);
   }
 
   /**

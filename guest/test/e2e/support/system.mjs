@@ -17,7 +17,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot } from './servers.mjs';
+import { freePort, logTail, repoRoot } from './servers.mjs';
 
 /**
  * @typedef {object} Instance one process of one service
@@ -169,11 +169,11 @@ export async function startSystem({ dataDir, logDir } = {}) {
       // Generous: on a loaded 2-core machine a JVM has been seen to take a minute to start.
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
-        if (exited) throw new Error(`${this.name} exited while starting; see ${this.entry.log}`);
+        if (exited) throw new Error(`${this.name} exited while starting; see ${this.entry.log}${logTail(this.entry.log)}`);
         if ((await status(this.readyUrl, ca)) === 200) return;
         await sleep(100);
       }
-      throw new Error(`${this.name} was not ready in 120 s; see ${this.entry.log}`);
+      throw new Error(`${this.name} was not ready in 120 s; see ${this.entry.log}${logTail(this.entry.log)}`);
     }
   }
 
