@@ -76,8 +76,8 @@ public interface EventpathsConfig {
     Optional<String> trustCertPem();
 
     /**
-     * Most connections to this target. Links share one; another opens only when the server's
-     * concurrent-stream limit is reached.
+     * Most connections to this target from one event loop. The links opened on an event loop
+     * share one; another opens only when the server's concurrent-stream limit is reached.
      */
     @WithDefault("4")
     int maxConnections();

@@ -36,6 +36,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final Vertx vertx;
   private final LinkClient owner;
   private final HttpClient http;
+  /** Which of the target's pools {@code http} is (see LinkClient.PoolKey); "" for the shared one. */
+  private final String pool;
   private final LinkClient.Target target;
   private final TargetAddresses addresses;
   private final Set<String> tried = new HashSet<>();
@@ -55,12 +57,13 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private boolean responseStarted;
   private boolean failing;
 
-  ClientLink(LinkClient owner, HttpClient http, LinkClient.Target target, TargetAddresses addresses, String caller,
+  ClientLink(LinkClient owner, HttpClient http, String pool, LinkClient.Target target, TargetAddresses addresses, String caller,
       LinkRequest request,
       Multi<Event> out, LinkSettings settings, LinkMetrics metrics) {
     this.owner = owner;
     this.vertx = owner.vertx();
     this.http = http;
+    this.pool = pool;
     this.target = target;
     this.addresses = addresses;
     this.caller = caller;
@@ -101,7 +104,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       } else {
         String address = ar.result();
         tried.add(address);
-        String instance = target.name() + "@" + address;
+        String instance = target.name() + "@" + address + pool;
         owner.admit(instance).onComplete(first -> connect(address, instance, first.result()));
       }
     });

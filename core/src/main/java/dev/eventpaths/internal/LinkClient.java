@@ -20,8 +20,8 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Opens links to host services over pooled HTTP/2 connections: one HTTP client per target,
- * whose connections carry many links each.
+ * Opens links to host services over pooled HTTP/2 connections: one HTTP client per target
+ * and event loop (see {@link PoolKey}), whose connections carry many links each.
  *
  * <p>{@code http://} targets use h2c with prior knowledge and {@code https://} targets h2
  * negotiated by ALPN. Never the HTTP/1.1 {@code Upgrade: h2c}: an upgraded exchange is half
@@ -41,7 +41,7 @@ public final class LinkClient implements AutoCloseable {
   private final LinkMetrics metrics;
   private final String caller;
   private final Map<String, Target> targets;
-  private final Map<String, HttpClient> clients = new ConcurrentHashMap<>();
+  private final Map<PoolKey, HttpClient> clients = new ConcurrentHashMap<>();
   private final Map<String, TargetAddresses> addresses = new ConcurrentHashMap<>();
   private final Map<String, Promise<Void>> connecting = new ConcurrentHashMap<>();
   private final Set<String> connected = ConcurrentHashMap.newKeySet();
@@ -63,10 +63,31 @@ public final class LinkClient implements AutoCloseable {
         return Event.error("unknown_target", "no eventpaths.targets." + request.target() + ".url is configured", true, null);
       });
     }
-    HttpClient http = clients.computeIfAbsent(target.name(), n -> create(target));
+    tls(target); // a bad URL fails here, not at subscription
     TargetAddresses where = addressesOf(target);
-    return Multi.createFrom().publisher(s -> new ClientLink(this, http, target, where, caller, request, out, settings, metrics)
-        .subscribe(s));
+    return Multi.createFrom().publisher(s -> {
+      // The pool of the thread that subscribes: where the link will run (ClientLink's context).
+      PoolKey key = new PoolKey(target.name(), eventLoopOf(io.vertx.core.Vertx.currentContext()));
+      HttpClient http = clients.computeIfAbsent(key, k -> create(target));
+      new ClientLink(this, http, key.suffix(), target, where, caller, request, out, settings, metrics).subscribe(s);
+    });
+  }
+
+  /**
+   * Which connections a link may use: those of its target made on the event loop that opens it.
+   * A link opened on an event loop (a service answering its own link, the gateway pairing a
+   * guest's streams) then runs wholly on that thread: its host stream's bytes are read and
+   * written where its events come from and go to, with no hand-off between threads per event.
+   * Links opened elsewhere (a worker, a test's thread) share one pool per target.
+   */
+  record PoolKey(String target, io.netty.channel.EventLoop loop) {
+    String suffix() {
+      return loop == null ? "" : "#" + Integer.toHexString(System.identityHashCode(loop));
+    }
+  }
+
+  private static io.netty.channel.EventLoop eventLoopOf(io.vertx.core.Context ctx) {
+    return ctx instanceof io.vertx.core.impl.ContextInternal c && ctx.isEventLoopContext() ? c.nettyEventLoop() : null;
   }
 
   /** The addresses of a target's instances now (see {@link TargetAddresses}). */
@@ -121,11 +142,17 @@ public final class LinkClient implements AutoCloseable {
     }
   }
 
-  private HttpClient create(Target t) {
+  /** Whether {@code t} is an {@code https://} target; anything but http and https is refused. */
+  private static boolean tls(Target t) {
     boolean tls = "https".equalsIgnoreCase(t.url().getScheme());
     if (!tls && !"http".equalsIgnoreCase(t.url().getScheme())) {
       throw new IllegalArgumentException("target " + t.name() + ": url must be http:// or https://, not " + t.url());
     }
+    return tls;
+  }
+
+  private HttpClient create(Target t) {
+    boolean tls = tls(t);
     HttpClientOptions o = new HttpClientOptions()
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
