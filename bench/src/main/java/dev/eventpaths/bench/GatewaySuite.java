@@ -67,6 +67,8 @@ final class GatewaySuite {
   static final class Figures {
     final String peer;
     double openSeconds = Double.NaN;
+    /** The same again later, on a warm server (the idle pairs of the memory figure). */
+    double reopenSeconds = Double.NaN;
     double warmupSeconds = Double.NaN;
     GuestLoad.Window peak;
     GuestLoad.Drained warmupDrained;
@@ -229,7 +231,10 @@ final class GatewaySuite {
       long[] before = heap(peer, server, echo, g);
       Map<String, long[]> histogramBefore = peer.equals("gateway") ? histogram(server.process().pid()) : Map.of();
       guests = g.newGuests(guestsNeeded);
+      t0 = System.nanoTime();
       g.open(guests, s.pairs(), s.perGuest(), "i", 100);
+      f.reopenSeconds = (System.nanoTime() - t0) / 1e9;
+      Bench.log("  %-16s %,d pairs open in %.2f s (warm server)", name, s.pairs(), f.reopenSeconds);
       Thread.sleep(1000);
       long[] after = heap(peer, server, echo, g);
       if (peer.equals("gateway")) {
@@ -474,6 +479,8 @@ final class GatewaySuite {
     textRow(b, "cores busy at " + at + ": server / client / other", cores(gw, false), cores(nd, false));
     row(b, String.format(Locale.ROOT, "open %,d pairs, s", s.pairs()), gw == null ? Double.NaN : gw.openSeconds,
         nd == null ? Double.NaN : nd.openSeconds, "%.2f", "");
+    row(b, String.format(Locale.ROOT, "open %,d pairs again (warm server), s", s.pairs()),
+        gw == null ? Double.NaN : gw.reopenSeconds, nd == null ? Double.NaN : nd.reopenSeconds, "%.2f", "");
     b.append('\n');
     for (Figures f : figures.values()) {
       String n = NAMES.get(f.peer);
