@@ -322,14 +322,14 @@ final class CanonicalEvent {
    * that are not well-formed UTF-8).
    */
   private static int skipString(byte[] b, int i, int end) {
-    int bytewise = i; // below this index, look at one byte at a time
     while (i < end) {
-      if (i >= bytewise && end - i >= 8) {
-        if (plain((long) LONGS.get(b, i))) {
+      if (end - i >= 8) {
+        long special = special((long) LONGS.get(b, i));
+        if (special == 0) {
           i += 8;
           continue;
         }
-        bytewise = i + 8;
+        i += Long.numberOfTrailingZeros(special) >>> 3; // straight to the first byte that needs a look
       }
       int c = b[i];
       if (c == '"') {
@@ -379,16 +379,17 @@ final class CanonicalEvent {
   private static final long HIGH_BITS = 0x8080808080808080L;
 
   /**
-   * Whether all 8 bytes of {@code v} may stand in a string as they are: none is a quote, a
-   * backslash, below 0x20 or above 0x7f. Word-at-a-time tests, exact for "any of the 8": a
-   * byte x is zero iff (x - 1) & ~x has its high bit set, and below n (at most 0x80) iff
-   * (x - n) & ~x has.
+   * The high bits of the bytes of {@code v} (little-endian) that may not stand in a string as
+   * they are: a quote, a backslash, below 0x20 or above 0x7f; 0 when all 8 may. Word-at-a-time
+   * tests: a byte x is zero iff (x - 1) & ~x has its high bit set, and below n (at most 0x80)
+   * iff (x - n) & ~x has. Exact for "any of the 8" and for the lowest flagged byte (no borrow
+   * reaches it from below); a borrow may flag a byte above a flagged one, which only makes the
+   * caller look at that byte itself.
    */
-  private static boolean plain(long v) {
+  private static long special(long v) {
     long quote = v ^ 0x2222222222222222L;
     long backslash = v ^ 0x5c5c5c5c5c5c5c5cL;
-    long special = ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((v - 0x20 * ONES) & ~v) | v;
-    return (special & HIGH_BITS) == 0;
+    return (((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((v - 0x20 * ONES) & ~v) | v) & HIGH_BITS;
   }
 
   /** The code unit of a backslash-u escape (six bytes) at {@code i}, or -1 if there is none there. */

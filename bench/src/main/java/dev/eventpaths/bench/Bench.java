@@ -35,10 +35,11 @@ public final class Bench {
       Path root = Path.of(System.getProperty("bench.root", guessRoot())).toAbsolutePath().normalize();
       long events = Long.getLong("bench.events", 2_000_000L);
       List<String> suites = switch (System.getProperty("bench.suite", "all")) {
-        case "all" -> List.of("links", "gateway");
+        case "all" -> List.of("codec", "links", "gateway");
+        case "codec" -> List.of("codec");
         case "links" -> List.of("links");
         case "gateway" -> List.of("gateway");
-        default -> throw new IllegalArgumentException("bench.suite: all, links or gateway, not '"
+        default -> throw new IllegalArgumentException("bench.suite: all, codec, links or gateway, not '"
             + System.getProperty("bench.suite") + "'");
       };
       return new Config(root,
@@ -122,6 +123,9 @@ public final class Bench {
     Instant started = Instant.now();
     StringBuilder sections = new StringBuilder();
     boolean bad = false;
+    if (c.suites().contains("codec")) {
+      sections.append(CodecSuite.run(c.rounds())).append('\n');
+    }
     if (c.suites().contains("links")) {
       bad |= runLinks(c, sections);
     }
