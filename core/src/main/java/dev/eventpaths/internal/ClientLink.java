@@ -36,8 +36,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final Vertx vertx;
   private final LinkClient owner;
   private final HttpClient http;
-  /** Which of the target's pools {@code http} is (see LinkClient.PoolKey); "" for the shared one. */
-  private final String pool;
+  /** Which of the target's pools {@code http} is. */
+  private final LinkClient.PoolKey pool;
   private final LinkClient.Target target;
   private final TargetAddresses addresses;
   private final Set<String> tried = new HashSet<>();
@@ -57,7 +57,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private boolean responseStarted;
   private boolean failing;
 
-  ClientLink(LinkClient owner, HttpClient http, String pool, LinkClient.Target target, TargetAddresses addresses, String caller,
+  ClientLink(LinkClient owner, HttpClient http, LinkClient.PoolKey pool, LinkClient.Target target, TargetAddresses addresses, String caller,
       LinkRequest request,
       Multi<Event> out, LinkSettings settings, LinkMetrics metrics) {
     this.owner = owner;
@@ -104,13 +104,13 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       } else {
         String address = ar.result();
         tried.add(address);
-        String instance = target.name() + "@" + address + pool;
+        var instance = new LinkClient.Instance(pool, address);
         owner.admit(instance).onComplete(first -> connect(address, instance, first.result()));
       }
     });
   }
 
-  private void connect(String address, String instance, boolean first) {
+  private void connect(String address, LinkClient.Instance instance, boolean first) {
     if (closed) {
       if (first) {
         owner.admitted(instance, null);

@@ -43,8 +43,8 @@ public final class LinkClient implements AutoCloseable {
   private final Map<String, Target> targets;
   private final Map<PoolKey, HttpClient> clients = new ConcurrentHashMap<>();
   private final Map<String, TargetAddresses> addresses = new ConcurrentHashMap<>();
-  private final Map<String, Promise<Void>> connecting = new ConcurrentHashMap<>();
-  private final Set<String> connected = ConcurrentHashMap.newKeySet();
+  private final Map<Instance, Promise<Void>> connecting = new ConcurrentHashMap<>();
+  private final Set<Instance> connected = ConcurrentHashMap.newKeySet();
 
   public LinkClient(Vertx vertx, LinkSettings settings, LinkMetrics metrics, String caller, Map<String, Target> targets) {
     this.vertx = vertx;
@@ -69,7 +69,7 @@ public final class LinkClient implements AutoCloseable {
       // The pool of the thread that subscribes: where the link will run (ClientLink's context).
       PoolKey key = new PoolKey(target.name(), eventLoopOf(io.vertx.core.Vertx.currentContext()));
       HttpClient http = clients.computeIfAbsent(key, k -> create(target));
-      new ClientLink(this, http, key.suffix(), target, where, caller, request, out, settings, metrics).subscribe(s);
+      new ClientLink(this, http, key, target, where, caller, request, out, settings, metrics).subscribe(s);
     });
   }
 
@@ -80,11 +80,10 @@ public final class LinkClient implements AutoCloseable {
    * written where its events come from and go to, with no hand-off between threads per event.
    * Links opened elsewhere (a worker, a test's thread) share one pool per target.
    */
-  record PoolKey(String target, io.netty.channel.EventLoop loop) {
-    String suffix() {
-      return loop == null ? "" : "#" + Integer.toHexString(System.identityHashCode(loop));
-    }
-  }
+  record PoolKey(String target, io.netty.channel.EventLoop loop) {}
+
+  /** One instance (address) of a target as one pool reaches it: what {@link #admit} is about. */
+  record Instance(PoolKey pool, String address) {}
 
   private static io.netty.channel.EventLoop eventLoopOf(io.vertx.core.Context ctx) {
     return ctx instanceof io.vertx.core.impl.ContextInternal c && ctx.isEventLoopContext() ? c.nettyEventLoop() : null;
@@ -113,17 +112,17 @@ public final class LinkClient implements AutoCloseable {
   }
 
   /**
-   * Lets a link start once the target has a connection. While the first connection to a target
-   * is being made, other links wait for it: otherwise a burst of links would each open a
+   * Lets a link start once its pool has a connection to the instance. While the first one is
+   * being made, other links wait for it: otherwise a burst of links would each open a
    * connection before the first one learned the server's stream limit. Completes with
    * {@code true} for the link that should make the connection.
    */
-  Future<Boolean> admit(String target) {
-    if (connected.contains(target)) {
+  Future<Boolean> admit(Instance instance) {
+    if (connected.contains(instance)) {
       return Future.succeededFuture(false);
     }
     Promise<Void> mine = Promise.promise();
-    Promise<Void> first = connecting.putIfAbsent(target, mine);
+    Promise<Void> first = connecting.putIfAbsent(instance, mine);
     if (first == null) {
       return Future.succeededFuture(true);
     }
@@ -131,12 +130,12 @@ public final class LinkClient implements AutoCloseable {
   }
 
   /** The connecting link got its stream (or failed): let the others go. */
-  void admitted(String target, HttpConnection connection) {
+  void admitted(Instance instance, HttpConnection connection) {
     if (connection != null) {
-      connected.add(target);
-      connection.closeHandler(v -> connected.remove(target));
+      connected.add(instance);
+      connection.closeHandler(v -> connected.remove(instance));
     }
-    Promise<Void> p = connecting.remove(target);
+    Promise<Void> p = connecting.remove(instance);
     if (p != null) {
       p.tryComplete();
     }
