@@ -207,7 +207,7 @@ function problem(reason, message, id) {
 /** @type {ReadableStreamDefaultController<Event>} */
 let commands;
 let queued = 0;
-/** ids sent and not yet stored by the worker (what `queued` counts) */
+/** ids given to the worker, neither stored there nor answered yet (what `queued` counts) */
 const unstored = new Set();
 
 const newTaskId = () => `t-${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
@@ -386,7 +386,9 @@ const actions = defineViewService('board-actions', (events) => {
   (async () => {
     for await (const event of events) {
       const data = /** @type {Record<string, any>} */ (event.data ?? {});
-      if ((event.type === 'outbox.stored' || event.type === 'command.rejected') && unstored.delete(data.ack)) queued--;
+      // Whichever comes first: the worker kept it, or tasks-write answered (a command is sent
+      // while the worker stores it, so the ack can come back first).
+      if ((event.type === 'outbox.stored' || event.type === 'ack' || event.type === 'command.rejected') && unstored.delete(data.ack)) queued--;
       if (event.type === 'ack') acked.add(data.ack);
       else if (event.type === 'command.rejected') {
         problem(String(data.reason), String(data.message ?? ''), data.ack);

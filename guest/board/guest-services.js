@@ -4,8 +4,9 @@
 //   on a board is served from one BoardHub per board per worker: one host link to tasks-read
 //   and one to presence-read, whatever the number of tabs.
 // - `board-write` (a write service): takes the tab's commands into the worker's one Outbox
-//   (IndexedDB), which sends them over the worker's one link to tasks-write. The tab's write
-//   is acknowledged (`outbox.stored`) once the command is in IndexedDB; tasks-write's answer
+//   (IndexedDB), which sends them over the worker's one link to tasks-write (while storing
+//   them). The tab's write is acknowledged (`outbox.stored`) once the command is in IndexedDB
+//   (the tab's session holds it until then); tasks-write's answer
 //   (`ack` or `command.rejected`) follows and is shown by every tab of that board.
 //
 // Neither uses `ctx.link`: the runtime opens a run's links per window, and the point here is
@@ -145,6 +146,14 @@ export function defineBoardServices({ gateway, store, uploadMode = 'auto', outbo
           mine.add(result.id);
           // Answers the tab's own id (what its session holds), which outbox.add kept.
           push({ type: 'outbox.stored', data: { ack: result.id } });
+        } else if ('sent' in result) {
+          // Gone out but not kept on this device: no `outbox.stored`, so the tab's session
+          // holds it until tasks-write's answer, and gives it to a new worker if this one stops.
+          mine.add(result.id);
+          push({
+            type: 'board.error',
+            data: { reason: 'outbox_failed', message: `a change was sent but could not be kept on this device (${result.error}); it is safe once acknowledged` },
+          });
         } else push(result.outcome);
       }
     })().catch(() => {});

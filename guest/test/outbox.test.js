@@ -21,20 +21,31 @@ function recorder() {
   return { sent, sink: async (/** @type {Event} */ e) => void sent.push(/** @type {string} */ (e.id)) };
 }
 
-test('a command is stored before it is sent, and leaves the store only when settled', async () => {
+test('a command is sent while it is being stored, and leaves the store only when settled', async () => {
   const store = new MemoryOutboxStore();
   /** @type {string[]} */
   const order = [];
   const put = store.put.bind(store);
+  /** @type {() => void} */
+  let finishPut = () => {};
   store.put = async (r) => {
     order.push(`put ${r.id}`);
+    await new Promise((resolve) => (finishPut = () => resolve(undefined)));
     await put(r);
+    order.push(`stored ${r.id}`);
   };
   const outbox = new Outbox({ store });
   await outbox.attach(async (e) => void order.push(`send ${e.id}`));
-  assert.deepEqual(await outbox.add(cmd('c1')), { id: 'c1', stored: true });
+  let answered = false;
+  const adding = outbox.add(cmd('c1')).then((r) => ((answered = true), r));
   await tick();
+  // Out on the link while the store is still busy; the caller hears "stored" only after.
   assert.deepEqual(order, ['put c1', 'send c1']);
+  assert.equal(answered, false);
+  assert.equal(outbox.size, 1);
+  finishPut();
+  assert.deepEqual(await adding, { id: 'c1', stored: true });
+  assert.deepEqual(order, ['put c1', 'send c1', 'stored c1']);
   assert.equal(store.records.size, 1);
   /** @type {string[]} */
   const heard = [];
@@ -43,6 +54,34 @@ test('a command is stored before it is sent, and leaves the store only when sett
   await outbox.settle(ack('c1')); // a repeated ack is ignored
   assert.equal(store.records.size, 0);
   assert.deepEqual(heard, ['ack c1 task.add']);
+});
+
+test('an ack that comes back before the store has finished still empties the store', async () => {
+  const store = new MemoryOutboxStore();
+  const put = store.put.bind(store);
+  /** @type {() => void} */
+  let finishPut = () => {};
+  store.put = async (r) => {
+    await new Promise((resolve) => (finishPut = () => resolve(undefined)));
+    await put(r);
+  };
+  const outbox = new Outbox({ store });
+  const { sent, sink } = recorder();
+  await outbox.attach(sink);
+  const adding = outbox.add(cmd('c1'));
+  await tick();
+  assert.deepEqual(sent, ['c1']);
+  // tasks-write answers first; the delete must wait for the put, or the put would bring it back.
+  const settling = outbox.settle(ack('c1'));
+  await tick();
+  assert.equal(outbox.size, 0);
+  finishPut();
+  await Promise.all([adding, settling]);
+  assert.equal(store.records.size, 0);
+  // A new worker on the same store finds nothing to send again.
+  const next = new Outbox({ store });
+  await next.loaded;
+  assert.equal(next.size, 0);
 });
 
 test('a rejection settles a command too', async () => {
@@ -108,14 +147,42 @@ test('commands without an id get one; a command without a valid type is refused,
   assert.equal(outbox.size, 1);
 });
 
-test('a store that fails refuses the command with a reason', async () => {
+test('a store that fails before the command went out refuses it with a reason', async () => {
   const store = new MemoryOutboxStore();
   store.put = async () => {
     throw new Error('quota');
   };
   const outbox = new Outbox({ store });
+  const r = await outbox.add(cmd('c1')); // no link yet: nothing has gone out
+  assert.equal(!r.stored && 'outcome' in r && r.outcome.data.reason, 'outbox_failed');
+  assert.equal(outbox.size, 0);
+  const { sent, sink } = recorder();
+  await outbox.attach(sink);
+  await tick();
+  assert.deepEqual(sent, []);
+});
+
+test('a store that fails after the command went out keeps it pending until tasks-write answers', async () => {
+  const store = new MemoryOutboxStore();
+  store.put = async () => {
+    await tick();
+    throw new Error('quota');
+  };
+  const outbox = new Outbox({ store });
+  const first = recorder();
+  await outbox.attach(first.sink);
   const r = await outbox.add(cmd('c1'));
-  assert.equal(!r.stored && r.outcome.data.reason, 'outbox_failed');
+  assert.deepEqual(first.sent, ['c1']);
+  // Not "stored" (the caller keeps holding it), not refused (it may already be applied).
+  assert.equal(r.stored, false);
+  assert.equal('sent' in r && r.sent, true);
+  assert.equal(outbox.size, 1);
+  // A new link gets it again (tasks-write applies it once), and the ack settles it.
+  const second = recorder();
+  await outbox.attach(second.sink);
+  await tick();
+  assert.deepEqual(second.sent, ['c1']);
+  await outbox.settle(ack('c1'));
   assert.equal(outbox.size, 0);
 });
 
