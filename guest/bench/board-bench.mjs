@@ -61,6 +61,18 @@ const S = {
 };
 const only = argv.includes('--commands-only') ? 'commands' : argv.includes('--screen-only') ? 'screen' : 'both';
 const keep = argv.includes('--keep-data');
+// When the changes of part 2 start (`--arrivals`):
+//   jittered (default)  change i at i / rate plus a random part of one 60 Hz frame (0-16.7 ms)
+//   even                exactly i / rate
+//   poisson             random intervals (a Poisson process at `rate`)
+// Evenly spaced at 20/s, changes are exactly three of B's frames apart: every change of a run
+// lands at the same point of B's frame, and one run measures one phase only (p50 16.8 ms in
+// one run, 27.3 ms in the next, from that alone). The jitter samples every phase and keeps the
+// changes at least two frames apart. Poisson arrivals also make bursts, in which the two
+// browsers and five JVMs wake at once on this machine's two cores (its p99 was 2-3x higher).
+const arrivals = argv.includes('--arrivals') ? argv[argv.indexOf('--arrivals') + 1] : 'jittered';
+if (!['jittered', 'even', 'poisson'].includes(arrivals)) throw new Error(`--arrivals jittered|even|poisson, not ${arrivals}`);
+const FRAME_MS = 1000 / 60;
 if (S.links > S.connections * 32) throw new Error('at most 32 links per connection (the gateway allows 64 streams per connection)');
 
 const run = Date.now().toString(36);
@@ -609,7 +621,10 @@ async function screenBench() {
       done.push(p);
     };
 
-    /** Paced: change i starts at start + i / rate, whether the earlier ones showed or not. */
+    /**
+     * Paced, open loop: changes start at `rate` a second on average (see `arrivals`), whether
+     * the earlier ones showed or not.
+     */
     const paced = async (/** @type {number} */ count, /** @type {'browser' | 'node'} */ by) => {
       round++;
       const names = Array.from({ length: 2 * GAP }, (_, k) => taskName(-1 - k, by));
@@ -624,8 +639,11 @@ async function screenBench() {
       await sleep(200);
       const start = performance.now();
       const all = [];
+      let poissonAt = start;
       for (let i = 0; i < count; i++) {
-        const at = start + (i * 1000) / S.rate;
+        if (i > 0) poissonAt += (-Math.log(1 - Math.random()) * 1000) / S.rate;
+        const at =
+          arrivals === 'poisson' ? poissonAt : start + (i * 1000) / S.rate + (arrivals === 'jittered' ? Math.random() * FRAME_MS : 0);
         const wait = at - performance.now();
         if (wait > 0) await sleep(wait);
         all.push(change(i, by));
@@ -788,11 +806,12 @@ async function screenBench() {
     const p99 = pct(sorted(B.map((p) => span(p, 'bPage', 't0Page')).filter((x) => !Number.isNaN(x))), 0.99);
     const p99Node = pct(sorted(B.map((p) => span(p, 'b', 't0')).filter((x) => !Number.isNaN(x))), 0.99);
     const goal = p99 < 50 && miss === 0;
-    const cpuLine = Object.entries({ ...cores, chromium: chromeCores }).filter(([k]) => k !== 'machine').map(([k, v]) => `${k} ${f2(v)}`).join(', ');
+    // `other` from cpuMeter is everything but the host processes and this one: Chromium too.
+    const cpuLine = Object.entries({ ...cores, other: Math.max(0, cores.other - chromeCores), chromium: chromeCores }).filter(([k]) => k !== 'machine').map(([k, v]) => `${k} ${f2(v)}`).join(', ');
     return [
       `### Change to screen (two Chromium browsers, separate profiles, one board of ${S.prefill}+ tasks)`,
       '',
-      `Browser A changes the board through window.__board (cycling add / complete / remove, a task's three changes 15 changes apart), ${S.changes} changes paced at ${S.rate}/s after ${S.warmupChanges} of warm-up; B's MutationObserver on the task list reports each one. Milliseconds; "page clocks" = performance.timeOrigin + now() in A before the command and in B when the DOM changed. The Node-guest rows split the path (see the README).`,
+      `Browser A changes the board through window.__board (cycling add / complete / remove, a task's three changes 15 changes apart), ${S.changes} changes at ${S.rate}/s (${{ jittered: 'each at a random point of a 60 Hz frame after its slot', even: 'evenly spaced', poisson: 'random intervals, a Poisson process' }[arrivals]}) after ${S.warmupChanges} of warm-up; B's MutationObserver on the task list reports each one. Milliseconds; "page clocks" = performance.timeOrigin + now() in A before the command and in B when the DOM changed. The Node-guest rows split the path (see the README).`,
       '',
       table(['path', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], rows),
       '',
