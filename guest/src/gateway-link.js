@@ -9,7 +9,7 @@
 // acknowledged. Where the browser cannot stream an upload, batched POSTs replace it.
 
 import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
-import { concat, decodeEvents } from './ndjson.js';
+import { concat, lineDecoder } from './ndjson.js';
 
 /** @typedef {import('./event.js').Event} Event */
 
@@ -378,23 +378,36 @@ export class GatewayLink {
         await this.#changed();
         continue;
       }
+      // The events of a chunk already read go first, one per pull.
+      const decoded = attempt.takeEvent();
+      if (decoded) {
+        const accepted = this.#accept(decoded, attempt);
+        if (accepted) {
+          controller.enqueue(accepted);
+          return;
+        }
+        continue;
+      }
+      if (attempt.downloadDone) {
+        const reason = attempt.fatalReason;
+        attempt.end({ kind: reason === undefined ? 'complete' : TERMINAL.has(reason) ? 'terminal' : 'retry' });
+        continue;
+      }
       // The read outlives a wake-up (a notice to deliver, an ack): it is kept on the attempt
-      // and awaited again, so no event is lost, and the idle timer runs from its start.
+      // and awaited again, so no byte is lost, and the idle clock runs from its start.
       if (!attempt.pendingRead) {
         attempt.pendingRead = attempt.reader.read().then(
           (result) => ({ result }),
           (error) => ({ error }),
         );
-        attempt.startIdle(this.#o.idleTimeoutMs, () =>
-          attempt.end(retry('idle_timeout', `nothing from the gateway for ${this.#o.idleTimeoutMs} ms`)),
-        );
+        attempt.reading(true);
       }
       const change = this.#subscribe();
       const read = await Promise.race([attempt.pendingRead, change.promise.then(() => undefined)]);
       change.cancel();
       if (read === undefined) continue;
       attempt.pendingRead = undefined;
-      attempt.stopIdle();
+      attempt.reading(false);
       // Once an attempt has ended, what its reader yields (done on cancel, abort errors)
       // means nothing: the events after lastSeq come again on the next download.
       if (attempt.outcome) continue;
@@ -402,16 +415,8 @@ export class GatewayLink {
         attempt.end(retry('connection_lost', `download: ${errorMessage(read.error)}`));
         continue;
       }
-      if (read.result.done) {
-        const reason = attempt.fatalReason;
-        attempt.end({ kind: reason === undefined ? 'complete' : TERMINAL.has(reason) ? 'terminal' : 'retry' });
-        continue;
-      }
-      const accepted = this.#accept(read.result.value, attempt);
-      if (accepted) {
-        controller.enqueue(accepted);
-        return;
-      }
+      if (read.result.done) attempt.endOfDownload();
+      else attempt.decode(read.result.value);
     }
   }
 
@@ -549,16 +554,13 @@ export class GatewayLink {
       response.body.cancel().catch(() => {});
       return;
     }
-    const tap = new TransformStream({
-      transform(chunk, controller) {
-        attempt.touch();
-        controller.enqueue(chunk);
-      },
-    });
-    attempt.reader = response.body
-      .pipeThrough(tap, { signal })
-      .pipeThrough(decodeEvents({ maxEventBytes: this.#o.maxEventBytes }))
-      .getReader();
+    // Read here and decoded here, with no stream between: every enqueue into a stream costs a
+    // browser more than parsing the line (see decode below).
+    attempt.reader = response.body.getReader();
+    attempt.lines = lineDecoder({ maxEventBytes: this.#o.maxEventBytes });
+    attempt.startIdle(this.#o.idleTimeoutMs, () =>
+      attempt.end(retry('idle_timeout', `nothing from the gateway for ${this.#o.idleTimeoutMs} ms`)),
+    );
     attempt.open = true;
     if (mode === 'batch' && this.#everOpen) this.#batchPairRenewed = true;
     this.#everOpen = true;
@@ -905,8 +907,10 @@ export class GatewayLink {
 /** One try at the pair of requests: ends once, with an {@link Outcome}. */
 class Attempt {
   controller = new AbortController();
-  /** @type {ReadableStreamDefaultReader<Event> | undefined} */
+  /** @type {ReadableStreamDefaultReader<Uint8Array> | undefined} the download's bytes */
   reader;
+  /** @type {ReturnType<typeof lineDecoder> | undefined} */
+  lines;
   /** @type {Outcome | undefined} */
   outcome;
   open = false;
@@ -917,19 +921,35 @@ class Attempt {
   uploadClosed = false;
   /** @type {unknown} */
   uploadError;
+  /** the download's bytes have ended: once its last events are taken, the attempt ends */
+  downloadDone = false;
   /** @type {Promise<Outcome>} */
   ended;
   /** @type {(outcome: Outcome) => void} */
   #resolve = () => {};
   #timers;
+  /** @type {Event[]} events of the chunks read, not yet taken: at most one chunk's worth */
+  #events = [];
+  #nextEvent = 0;
+  #pushEvent = (/** @type {Event} */ event) => void this.#events.push(event);
+  // Timers are not re-armed per chunk (a browser's setTimeout and clearTimeout were a tenth
+  // of a busy link's main-thread time): each runs once per period and, when it fires, looks
+  // at how long ago the last activity was, then fires or waits the rest.
   /** @type {unknown} */
   #idle;
+  #idleMs = 0;
   /** @type {(() => void) | undefined} */
-  #rearm;
+  #onIdle;
+  #isReading = false;
+  #lastByte = 0;
   /** @type {unknown} */
   #heartbeat;
+  #heartbeatMs = 0;
+  /** @type {(() => void) | undefined} */
+  #onHeartbeatDue;
+  #lastUpload = 0;
   heartbeatDue = false;
-  /** @type {Promise<{result?: ReadableStreamReadResult<Event>, error?: unknown}> | undefined} */
+  /** @type {Promise<{result?: ReadableStreamReadResult<Uint8Array>, error?: unknown}> | undefined} */
   pendingRead;
 
   /** @param {Timers} timers */
@@ -948,41 +968,101 @@ class Attempt {
     this.armHeartbeat(0, undefined);
     this.controller.abort();
     this.reader?.cancel().catch(() => {});
+    this.#events = [];
     this.#resolve(outcome);
   }
 
+  /** @param {Uint8Array} chunk bytes of the download: the peer is alive */
+  decode(chunk) {
+    this.#lastByte = performance.now();
+    this.lines?.push(chunk, this.#pushEvent);
+  }
+
+  endOfDownload() {
+    this.lines?.end(this.#pushEvent);
+    this.downloadDone = true;
+  }
+
+  /** @returns {Event | undefined} the next decoded event, if one is waiting */
+  takeEvent() {
+    if (this.#nextEvent >= this.#events.length) return undefined;
+    const event = this.#events[this.#nextEvent++];
+    if (this.#nextEvent === this.#events.length) {
+      this.#events = [];
+      this.#nextEvent = 0;
+    }
+    return event;
+  }
+
   /**
+   * Starts the idle watch: `onIdle` runs once a read of the download has waited `ms` with no
+   * byte. Only a pending read counts: while the app reads nothing, the link is not idle.
+   *
    * @param {number} ms
    * @param {() => void} onIdle
    */
   startIdle(ms, onIdle) {
-    this.#rearm = () => {
-      if (this.#idle !== undefined) this.#timers.clearTimeout(this.#idle);
-      this.#idle = this.#timers.setTimeout(onIdle, ms);
-    };
-    this.#rearm();
+    this.#idleMs = ms;
+    this.#onIdle = onIdle;
+    this.#armIdle(ms);
   }
 
-  /**
-   * (Re)starts the upload's heartbeat timer; `onDue` undefined just stops it.
-   *
-   * @param {number} ms
-   * @param {(() => void) | undefined} onDue
-   */
-  armHeartbeat(ms, onDue) {
-    if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
-    this.#heartbeat = onDue && !this.outcome ? this.#timers.setTimeout(onDue, ms) : undefined;
+  /** @param {boolean} reading a read of the download is (true) or is no longer (false) pending */
+  reading(reading) {
+    this.#isReading = reading;
+    // The quiet time is counted from the read's start.
+    if (reading) this.#lastByte = performance.now();
+  }
+
+  /** @param {number} ms */
+  #armIdle(ms) {
+    this.#idle = this.#timers.setTimeout(() => {
+      this.#idle = undefined;
+      if (!this.#onIdle || this.outcome) return;
+      const quiet = performance.now() - this.#lastByte;
+      if (this.#isReading && quiet >= this.#idleMs) this.#onIdle();
+      else this.#armIdle(this.#isReading ? this.#idleMs - quiet : this.#idleMs);
+    }, ms);
   }
 
   stopIdle() {
     if (this.#idle !== undefined) this.#timers.clearTimeout(this.#idle);
     this.#idle = undefined;
-    this.#rearm = undefined;
+    this.#onIdle = undefined;
   }
 
-  /** Bytes arrived: the peer is alive. */
-  touch() {
-    this.#rearm?.();
+  /**
+   * Something went up (or the upload starts): `onDue` runs once `ms` pass with nothing sent.
+   * `onDue` undefined stops the heartbeat.
+   *
+   * @param {number} ms
+   * @param {(() => void) | undefined} onDue
+   */
+  armHeartbeat(ms, onDue) {
+    if (!onDue || this.outcome) {
+      if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
+      this.#heartbeat = undefined;
+      this.#onHeartbeatDue = undefined;
+      return;
+    }
+    this.#lastUpload = performance.now();
+    this.#onHeartbeatDue = onDue;
+    if (this.#heartbeat !== undefined && ms === this.#heartbeatMs) return;
+    if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
+    this.#heartbeatMs = ms;
+    this.#armHeartbeatTimer(ms);
+  }
+
+  /** @param {number} ms */
+  #armHeartbeatTimer(ms) {
+    this.#heartbeat = this.#timers.setTimeout(() => {
+      this.#heartbeat = undefined;
+      const due = this.#onHeartbeatDue;
+      if (!due || this.outcome) return;
+      const quiet = performance.now() - this.#lastUpload;
+      if (quiet >= this.#heartbeatMs) due();
+      else this.#armHeartbeatTimer(this.#heartbeatMs - quiet);
+    }, ms);
   }
 }
 

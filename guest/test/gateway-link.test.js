@@ -211,6 +211,18 @@ for (const transport of transports) {
       assert.deepEqual(statuses.slice(0, 4), ['connecting', 'open', 'reconnecting', 'open']);
     });
 
+    test('an app that stops reading is not taken for a silent peer', async (t) => {
+      const { link, writer, readUntil, statuses, errors } = await setup(t, transport, { link: { idleTimeoutMs: 300 } });
+      await until(() => link.status === 'open', 2000, 'open');
+      // 40 echoes come back while nobody reads: the readable fills and stops pulling, so no
+      // read of the download is pending for far longer than the idle timeout.
+      for (let i = 1; i <= 40; i++) await writer.write({ type: 'item', id: `q${i}`, data: i });
+      await delay(1200);
+      await readUntil((e) => e.type === 'echo' && e.data.ack === 'q40');
+      assert.deepEqual(errors(), []);
+      assert.deepEqual(statuses, ['connecting', 'open']);
+    });
+
     test('heartbeats keep a quiet link open and never reach the app', async (t) => {
       const { link, reader, peer, statuses } = await setup(t, transport, {
         peer: { heartbeatMs: 50 },
