@@ -102,6 +102,8 @@ export class Outbox {
   #storing = new Map();
   /** @type {WeakSet<OutboxRecord>} records handed to a sink at least once */
   #sent = new WeakSet();
+  /** @type {Map<string, unknown>} ids pending here that went out but could not be stored, with why */
+  #unsaved = new Map();
 
   /**
    * @param {{store: OutboxStore, limit?: number}} options `limit`: most commands held (default
@@ -150,7 +152,12 @@ export class Outbox {
   async add(event) {
     await this.#loaded;
     const id = typeof event.id === 'string' && event.id.length > 0 && event.id.length <= 128 ? event.id : newCommandId();
-    if (this.#pending.has(id)) return { id, stored: true };
+    // Given again (a tab's session sends what it holds again) while its put runs: the answer
+    // waits for that put, whose outcome it is.
+    await this.#storing.get(id)?.catch(() => {});
+    if (this.#pending.has(id)) {
+      return this.#unsaved.has(id) ? { id, stored: false, sent: true, error: this.#unsaved.get(id) } : { id, stored: true };
+    }
     if (!isEventType(event.type) || event.type.startsWith('link.')) {
       // The link would refuse to send it at all: refused here, with the same kind of reason.
       return { id, stored: false, outcome: rejection(id, 'missing_type', 'a command needs a valid "type"') };
@@ -169,7 +176,10 @@ export class Outbox {
       await put;
       return { id, stored: true };
     } catch (error) {
-      if (this.#sent.has(record)) return { id, stored: false, sent: true, error };
+      if (this.#sent.has(record)) {
+        this.#unsaved.set(id, error);
+        return { id, stored: false, sent: true, error };
+      }
       if (this.#pending.get(id) === record) {
         this.#pending.delete(id);
         this.#changed();
@@ -192,6 +202,7 @@ export class Outbox {
     const record = this.#pending.get(id);
     if (!record) return;
     this.#pending.delete(id);
+    this.#unsaved.delete(id);
     this.#changed();
     for (const listener of this.#onSettled) listener(outcome, record.event);
     // An ack can come back before the put has finished: the delete must not run first.

@@ -554,8 +554,8 @@ export class GatewayLink {
       response.body.cancel().catch(() => {});
       return;
     }
-    // Read here and decoded here, with no stream between: every enqueue into a stream costs a
-    // browser more than parsing the line (see decode below).
+    // Read here and decoded here, with no stream between: each enqueue into a stream cost
+    // Chromium more than parsing the line (guest/README.md, "Browser bench").
     attempt.reader = response.body.getReader();
     attempt.lines = lineDecoder({ maxEventBytes: this.#o.maxEventBytes });
     attempt.startIdle(this.#o.idleTimeoutMs, () =>

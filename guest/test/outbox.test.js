@@ -84,6 +84,36 @@ test('an ack that comes back before the store has finished still empties the sto
   assert.equal(next.size, 0);
 });
 
+test('the same command given again while it is being stored is answered once the put is done', async () => {
+  const store = new MemoryOutboxStore();
+  const put = store.put.bind(store);
+  /** @type {() => void} */
+  let finishPut = () => {};
+  let puts = 0;
+  store.put = async (r) => {
+    puts++;
+    await new Promise((resolve) => (finishPut = () => resolve(undefined)));
+    await put(r);
+  };
+  const outbox = new Outbox({ store });
+  const { sent, sink } = recorder();
+  await outbox.attach(sink);
+  /** @type {string[]} */
+  const answered = [];
+  const first = outbox.add(cmd('c1')).then((r) => (answered.push('first'), r));
+  await tick();
+  const again = outbox.add(cmd('c1')).then((r) => (answered.push('again'), r));
+  await tick();
+  assert.deepEqual(answered, [], 'neither is "stored" before the put is');
+  finishPut();
+  assert.deepEqual(await Promise.all([first, again]), [
+    { id: 'c1', stored: true },
+    { id: 'c1', stored: true },
+  ]);
+  assert.equal(puts, 1);
+  assert.deepEqual(sent, ['c1']);
+});
+
 test('a rejection settles a command too', async () => {
   const store = new MemoryOutboxStore();
   const outbox = new Outbox({ store });
@@ -177,6 +207,8 @@ test('a store that fails after the command went out keeps it pending until tasks
   assert.equal(r.stored, false);
   assert.equal('sent' in r && r.sent, true);
   assert.equal(outbox.size, 1);
+  const repeat = await outbox.add(cmd('c1'));
+  assert.equal('sent' in repeat && repeat.sent, true, 'given again, it is still not stored');
   // A new link gets it again (tasks-write applies it once), and the ack settles it.
   const second = recorder();
   await outbox.attach(second.sink);
