@@ -188,15 +188,18 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       // a slow reader lost the tail of the output to it. A link client stops sending by itself
       // once it has read the end (ClientLink resets its request then); one that does not is
       // reset after the idle timeout.
-      response.end();
       if (!request.isEnded()) {
         long orphan = vertx.setTimer(settings.idleTimeout().toMillis(), t -> {
           if (!request.isEnded() && !response.closed()) {
             response.reset(0);
           }
         });
+        // Before end(): Vert.x refuses a close handler on an ended response, and the exception
+        // used to skip the rest of this method (the link stayed registered, its connection
+        // counted open for ever).
         response.closeHandler(v -> vertx.cancelTimer(orphan));
       }
+      response.end();
     }
     // If the service still reads its input, tell it the link is over.
     inbound.breakWith("link_closed", "the link has ended");
