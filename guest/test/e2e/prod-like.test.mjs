@@ -101,6 +101,11 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
       if (commands.every((c) => acks.has(c.id))) return w;
       const seen = w.down.events.map((e) => (e.type === 'link.error' ? `link.error ${e.data?.reason}` : e.type));
       if (!ended || Date.now() >= deadline) {
+        // Which gateway the pair reached, and what its upload was answered ('none' while it
+        // is still open without an answer): a refused upload would explain commands that
+        // never reached a writer while the download stayed open. Read before closing it.
+        const upload = await Promise.race([w.up.status, sleep(200).then(() => 'none')]);
+        const download = ended ? 'ended' : 'open'; // before closing it here
         w.up.close();
         w.down.close();
         // Where the answer was lost: a command in the log was committed and its ack went
@@ -108,7 +113,8 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
         const { counts } = await logCounts();
         const missing = commands.filter((c) => !acks.has(c.id)).map((c) => `${c.id} (in the log ${counts.get(c.id) ?? 0}x)`);
         assert.fail(`no acks for ${missing.join(', ')} in ${ms} ms `
-          + `(download ${ended ? 'ended' : 'open'}, carried: ${seen.join(', ')}; earlier ends: ${ends.join(' | ') || 'none'}; logs in ${sys.logDir})`);
+          + `(gateway ${conn.gateway ?? '?'}, upload answered ${upload}; download ${download}, carried: ${seen.join(', ')}; `
+          + `earlier ends: ${ends.join(' | ') || 'none'}; logs in ${sys.logDir})`);
       }
       ends.push(seen.filter((t) => t.startsWith('link.error')).join(', ') || 'ended without link.error');
       console.log(`# ${name}: the download ended before the acks (${ends.at(-1)}); reopening`);
