@@ -523,7 +523,7 @@ async function screenBench() {
       const kind = { 'task.added': 'add', 'task.completed': 'done', 'task.removed': 'remove' }[/** @type {string} */ (e.type)];
       if (kind) {
         const p = pending.get(`${e.data.task}/${kind}`);
-        if (p && p.at === undefined) p.at = e.data.at; // tasks-write's clock when it committed the change (ms)
+        if (p && p.at === undefined) p.at = e.data.at; // tasks-write's clock (ms) when its writer started the batch that committed it
         seen('node', e.data.task, kind, performance.timeOrigin + performance.now());
       }
     };
@@ -727,7 +727,7 @@ async function screenBench() {
     if (problems.length) failures.push(`screen: B shows problems: ${JSON.stringify(problems.slice(0, 3))}`);
 
     // Two costs on the browser's part of the path, measured apart: an IndexedDB put with
-    // durability 'strict' (what the outbox does before sending a command; in A's profile),
+    // durability 'strict' (what the outbox does for each command, beside sending it; in A's profile),
     // and the interval between animation frames (the page renders in one) in B.
     const probes = await a.evaluate(async () => {
       const db = /** @type {IDBDatabase} */ (await new Promise((resolve, reject) => {
