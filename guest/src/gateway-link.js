@@ -932,22 +932,11 @@ class Attempt {
   #events = [];
   #nextEvent = 0;
   #pushEvent = (/** @type {Event} */ event) => void this.#events.push(event);
-  // Timers are not re-armed per chunk (a browser's setTimeout and clearTimeout were a tenth
-  // of a busy link's main-thread time): each runs once per period and, when it fires, looks
-  // at how long ago the last activity was, then fires or waits the rest.
-  /** @type {unknown} */
+  /** @type {QuietTimer | undefined} no byte of the download while a read waits */
   #idle;
-  #idleMs = 0;
-  /** @type {(() => void) | undefined} */
-  #onIdle;
   #isReading = false;
-  #lastByte = 0;
-  /** @type {unknown} */
+  /** @type {QuietTimer | undefined} nothing sent on the upload */
   #heartbeat;
-  #heartbeatMs = 0;
-  /** @type {(() => void) | undefined} */
-  #onHeartbeatDue;
-  #lastUpload = 0;
   heartbeatDue = false;
   /** @type {Promise<{result?: ReadableStreamReadResult<Uint8Array>, error?: unknown}> | undefined} */
   pendingRead;
@@ -974,7 +963,7 @@ class Attempt {
 
   /** @param {Uint8Array} chunk bytes of the download: the peer is alive */
   decode(chunk) {
-    this.#lastByte = performance.now();
+    this.#idle?.touch();
     this.lines?.push(chunk, this.#pushEvent);
   }
 
@@ -1002,33 +991,22 @@ class Attempt {
    * @param {() => void} onIdle
    */
   startIdle(ms, onIdle) {
-    this.#idleMs = ms;
-    this.#onIdle = onIdle;
-    this.#armIdle(ms);
+    this.#idle?.stop();
+    this.#idle = new QuietTimer(this.#timers, ms, () => {
+      if (!this.outcome) onIdle();
+    }, () => !this.#isReading);
   }
 
   /** @param {boolean} reading a read of the download is (true) or is no longer (false) pending */
   reading(reading) {
     this.#isReading = reading;
     // The quiet time is counted from the read's start.
-    if (reading) this.#lastByte = performance.now();
-  }
-
-  /** @param {number} ms */
-  #armIdle(ms) {
-    this.#idle = this.#timers.setTimeout(() => {
-      this.#idle = undefined;
-      if (!this.#onIdle || this.outcome) return;
-      const quiet = performance.now() - this.#lastByte;
-      if (this.#isReading && quiet >= this.#idleMs) this.#onIdle();
-      else this.#armIdle(this.#isReading ? this.#idleMs - quiet : this.#idleMs);
-    }, ms);
+    if (reading) this.#idle?.touch();
   }
 
   stopIdle() {
-    if (this.#idle !== undefined) this.#timers.clearTimeout(this.#idle);
+    this.#idle?.stop();
     this.#idle = undefined;
-    this.#onIdle = undefined;
   }
 
   /**
@@ -1040,28 +1018,66 @@ class Attempt {
    */
   armHeartbeat(ms, onDue) {
     if (!onDue || this.outcome) {
-      if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
+      this.#heartbeat?.stop();
       this.#heartbeat = undefined;
-      this.#onHeartbeatDue = undefined;
-      return;
+    } else if (this.#heartbeat?.running && this.#heartbeat.ms === ms) {
+      this.#heartbeat.onDue = onDue;
+      this.#heartbeat.touch();
+    } else {
+      this.#heartbeat?.stop();
+      this.#heartbeat = new QuietTimer(this.#timers, ms, onDue);
     }
-    this.#lastUpload = performance.now();
-    this.#onHeartbeatDue = onDue;
-    if (this.#heartbeat !== undefined && ms === this.#heartbeatMs) return;
-    if (this.#heartbeat !== undefined) this.#timers.clearTimeout(this.#heartbeat);
-    this.#heartbeatMs = ms;
-    this.#armHeartbeatTimer(ms);
+  }
+}
+
+/**
+ * Runs `onDue` once `ms` have passed since the last `touch()` (or its start), then stops. It is
+ * not re-armed per touch (a browser's setTimeout and clearTimeout were a tenth of a busy link's
+ * main-thread time): one timer runs per period and, when it fires, looks at how long ago the
+ * last touch was, then fires or waits the rest. While `paused()` says so, it waits whole periods.
+ */
+class QuietTimer {
+  #timers;
+  /** @type {unknown} */
+  #handle;
+  #last = performance.now();
+  #paused;
+
+  /**
+   * @param {Timers} timers
+   * @param {number} ms
+   * @param {() => void} onDue
+   * @param {() => boolean} [paused]
+   */
+  constructor(timers, ms, onDue, paused = () => false) {
+    this.#timers = timers;
+    this.ms = ms;
+    this.onDue = onDue;
+    this.#paused = paused;
+    this.#arm(ms);
+  }
+
+  get running() {
+    return this.#handle !== undefined;
+  }
+
+  touch() {
+    this.#last = performance.now();
+  }
+
+  stop() {
+    if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle);
+    this.#handle = undefined;
   }
 
   /** @param {number} ms */
-  #armHeartbeatTimer(ms) {
-    this.#heartbeat = this.#timers.setTimeout(() => {
-      this.#heartbeat = undefined;
-      const due = this.#onHeartbeatDue;
-      if (!due || this.outcome) return;
-      const quiet = performance.now() - this.#lastUpload;
-      if (quiet >= this.#heartbeatMs) due();
-      else this.#armHeartbeatTimer(this.#heartbeatMs - quiet);
+  #arm(ms) {
+    this.#handle = this.#timers.setTimeout(() => {
+      this.#handle = undefined;
+      const quiet = performance.now() - this.#last;
+      if (this.#paused()) this.#arm(this.ms);
+      else if (quiet >= this.ms) this.onDue();
+      else this.#arm(this.ms - quiet);
     }, ms);
   }
 }
