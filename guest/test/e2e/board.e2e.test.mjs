@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSystem } from './support/system.mjs';
 import { launchBrowser } from './support/browser.mjs';
-import { assertBoardsMatchLog, eventually, openBoard, pageState, sentCount, shown, startChurn, stopChurn, waitLive } from './support/board.mjs';
+import { assertBoardsMatchLog, eventually, onScreen, openBoard, pageState, sentCount, shown, startChurn, stopChurn, waitLive } from './support/board.mjs';
 
 /** @type {Awaited<ReturnType<typeof startSystem>>} */
 let system;
@@ -76,9 +76,13 @@ describe('the task board', () => {
     await a.fill('#add-title', 'walk dog');
     await a.press('#add-title', 'Enter');
     await eventually(async () => (await shown(b)).length === 2, 5000, 'the second task');
+    // Alice acts by position on what her screen shows, which is drawn a frame after her board
+    // hears the change (and may hear it after Bob does): wait for it, or F2 renames another task.
+    await eventually(async () => (await onScreen(a))[1] === 'walk dog', 5000, 'the second task on Alice\'s screen');
     await a.focus('li.task:nth-child(2)');
     await a.keyboard.press('Alt+ArrowUp');
     await eventually(async () => (await shown(b))[0]?.title === 'walk dog', 5000, 'the move to reach Bob');
+    await eventually(async () => (await onScreen(a))[0] === 'walk dog', 5000, 'the move on Alice\'s screen');
     await a.focus('li.task:nth-child(1)');
     await a.keyboard.press('F2');
     await a.keyboard.press('Control+A');

@@ -66,6 +66,14 @@ export async function waitLive(page, timeoutMs) {
 /** @param {Page} page @returns {Promise<{task: string, title: string, done: boolean}[]>} */
 export const shown = (page) => page.evaluate(() => /** @type {any} */ (window).__board.tasks());
 
+/**
+ * The titles the page's list shows, in order, read from the DOM: what a keyboard user acts
+ * on. The board's state changes first and the list follows on the next animation frame, so a
+ * test that focuses an item by position waits for this, not for {@link shown}.
+ * @param {Page} page @returns {Promise<string[]>}
+ */
+export const onScreen = (page) => page.$$eval('li.task .title', (els) => els.map((el) => el.textContent ?? ''));
+
 /** @param {Page} page */
 export const pageState = (page) =>
   page.evaluate(() => {
