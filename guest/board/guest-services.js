@@ -16,7 +16,7 @@
 import { defineGuestService, GatewayLink, GuestIdentity } from '../src/index.js';
 import { isBoardName } from './board-state.js';
 import { BoardHub } from './board-hub.js';
-import { Outbox, connectOutbox } from './outbox.js';
+import { Outbox, connectOutbox, takeCommands } from './outbox.js';
 
 /** @typedef {import('../src/index.js').Event} Event */
 /** @typedef {import('../src/index.js').LinkStatus} LinkStatus */
@@ -136,27 +136,32 @@ export function defineBoardServices({ gateway, store, uploadMode = 'auto', outbo
       if (mine.delete(id) || commandBoard === board) push(outcome);
     });
     ctx.signal.addEventListener('abort', unsubscribe);
-    // Commands in, one at a time: stored before the next is taken, so the outbox keeps the
-    // tab's order, and the tab's session holds each until its `outbox.stored`.
-    void (async () => {
+    // Commands in as they come: each goes out at once (in the tab's order) while IndexedDB
+    // stores it; the tab hears `outbox.stored` for each, in order, once it is durable, and its
+    // session holds each until then. An id is this tab's from the moment it is taken: its ack
+    // can come back before its put has finished.
+    const taken = (async function* () {
       for await (const event of input) {
-        if (!event || typeof event !== 'object') continue;
-        const result = await outbox.add(event);
-        if (result.stored) {
-          mine.add(result.id);
-          // Answers the tab's own id (what its session holds), which outbox.add kept.
-          push({ type: 'outbox.stored', data: { ack: result.id } });
-        } else if ('sent' in result) {
-          // Gone out but not kept on this device: no `outbox.stored`, so the tab's session
-          // holds it until tasks-write's answer, and gives it to a new worker if this one stops.
-          mine.add(result.id);
-          push({
-            type: 'board.error',
-            data: { reason: 'outbox_failed', message: `a change was sent but could not be kept on this device (${result.error}); it is safe once acknowledged` },
-          });
-        } else push(result.outcome);
+        if (event && typeof event === 'object' && typeof event.id === 'string') mine.add(event.id);
+        yield event;
       }
-    })().catch(() => {});
+    })();
+    void takeCommands(taken, outbox, (result) => {
+      // Settled already (its outcome went to this tab) or never held: nothing more to route.
+      if (outbox.has(result.id)) mine.add(result.id);
+      else mine.delete(result.id);
+      if (result.stored) {
+        // Answers the tab's own id (what its session holds), which outbox.add kept.
+        push({ type: 'outbox.stored', data: { ack: result.id } });
+      } else if ('sent' in result) {
+        // Gone out but not kept on this device: no `outbox.stored`, so the tab's session
+        // holds it until tasks-write's answer, and gives it to a new worker if this one stops.
+        push({
+          type: 'board.error',
+          data: { reason: 'outbox_failed', message: `a change was sent but could not be kept on this device (${result.error}); it is safe once acknowledged` },
+        });
+      } else push(result.outcome);
+    }).catch(() => {});
     return new ReadableStream(
       {
         async pull(controller) {

@@ -43,6 +43,13 @@ import { isEventType } from '../src/event.js';
  * @typedef {Event & {data: {ack: string, reason?: string, message?: string, seq?: number}}} Outcome
  */
 
+/**
+ * What {@link Outbox#add} answers: stored (durable), refused with an outcome, or gone out but
+ * not stored (`sent`: the caller keeps holding it until tasks-write settles it).
+ *
+ * @typedef {{id: string, stored: true} | {id: string, stored: false, outcome: Outcome} | {id: string, stored: false, sent: true, error: unknown}} AddResult
+ */
+
 /** A store in memory: for tests, and for browsers without IndexedDB (nothing survives then). */
 export class MemoryOutboxStore {
   /** @type {Map<string, OutboxRecord>} */
@@ -104,6 +111,8 @@ export class Outbox {
   #sent = new WeakSet();
   /** @type {Map<string, unknown>} ids pending here that went out but could not be stored, with why */
   #unsaved = new Map();
+  /** @type {Promise<void>} admissions, in call order */
+  #admissions = Promise.resolve();
 
   /**
    * @param {{store: OutboxStore, limit?: number}} options `limit`: most commands held (default
@@ -131,6 +140,14 @@ export class Outbox {
     return this.#pending.size;
   }
 
+  /**
+   * @param {string} id
+   * @returns {boolean} whether that command is held here, not yet settled
+   */
+  has(id) {
+    return this.#pending.has(id);
+  }
+
   /** @returns {Event[]} the stored commands, oldest first */
   pending() {
     return [...this.#pending.values()].map((r) => r.event);
@@ -139,6 +156,8 @@ export class Outbox {
   /**
    * Stores a command and sends it, both at once (the send does not wait for the store). A
    * command without an `id` gets one; a command whose id is already stored is not stored twice.
+   * Commands go out in the order `add` was called, whether or not earlier puts have finished:
+   * a caller may add the next command before the last one's answer.
    *
    * A store that fails refuses the command (`outbox_failed`) if it has not gone out yet. If it
    * has, it cannot be taken back: it stays pending here (sent again on a new link while this
@@ -146,25 +165,40 @@ export class Outbox {
    * tasks-write settles it.
    *
    * @param {Event} event
-   * @returns {Promise<{id: string, stored: true} | {id: string, stored: false, outcome: Outcome} | {id: string, stored: false, sent: true, error: unknown}>}
-   *   `stored: true` once it is durable in the store; otherwise why not
+   * @returns {Promise<AddResult>} `stored: true` once it is durable in the store; otherwise why not
    */
-  async add(event) {
+  add(event) {
+    // Admissions run one after another, in call order (a repeated id waits for its put there),
+    // so the order commands are numbered and sent in is the order they were given.
+    const admitted = this.#admissions.then(() => this.#admit(event));
+    this.#admissions = admitted.then(
+      () => {},
+      () => {},
+    );
+    return admitted.then((a) => ('done' in a ? a.done : a.result));
+  }
+
+  /**
+   * @param {Event} event
+   * @returns {Promise<{result: AddResult} | {done: Promise<AddResult>}>} an answer now, or the
+   *   put to wait for (wrapped: resolving with it would make the next admission wait too)
+   */
+  async #admit(event) {
     await this.#loaded;
     const id = typeof event.id === 'string' && event.id.length > 0 && event.id.length <= 128 ? event.id : newCommandId();
     // Given again (a tab's session sends what it holds again) while its put runs: the answer
     // waits for that put, whose outcome it is.
     await this.#storing.get(id)?.catch(() => {});
     if (this.#pending.has(id)) {
-      return this.#unsaved.has(id) ? { id, stored: false, sent: true, error: this.#unsaved.get(id) } : { id, stored: true };
+      return { result: this.#unsaved.has(id) ? { id, stored: false, sent: true, error: this.#unsaved.get(id) } : { id, stored: true } };
     }
     if (!isEventType(event.type) || event.type.startsWith('link.')) {
       // The link would refuse to send it at all: refused here, with the same kind of reason.
-      return { id, stored: false, outcome: rejection(id, 'missing_type', 'a command needs a valid "type"') };
+      return { result: { id, stored: false, outcome: rejection(id, 'missing_type', 'a command needs a valid "type"') } };
     }
     if (this.#pending.size >= this.#limit) {
       const outcome = rejection(id, 'outbox_full', `${this.#pending.size} changes are waiting to be sent; try again once they are`);
-      return { id, stored: false, outcome };
+      return { result: { id, stored: false, outcome } };
     }
     const record = { id, n: this.#nextN++, event: { ...event, id } };
     const put = this.#store.put(record);
@@ -172,6 +206,16 @@ export class Outbox {
     this.#pending.set(id, record);
     this.#changed();
     this.#enqueue(record, this.#generation);
+    return { done: this.#stored(record, put) };
+  }
+
+  /**
+   * @param {OutboxRecord} record
+   * @param {Promise<void>} put
+   * @returns {Promise<AddResult>}
+   */
+  async #stored(record, put) {
+    const { id } = record;
     try {
       await put;
       return { id, stored: true };
@@ -272,6 +316,43 @@ export class Outbox {
       await sink(record.event).catch(() => {});
     });
   }
+}
+
+/**
+ * Feeds a tab's commands into the outbox as they come: each is sent at once, without waiting
+ * for the puts of the ones before it (a burst goes out together; IndexedDB commits one strict
+ * transaction at a time, 1-11 ms each here), with at most `maxStoring` puts unfinished (then it
+ * stops reading `commands`: backpressure to the tab). `answer` hears each command's
+ * {@link AddResult} in the order the commands came. Resolves when `commands` ends and every
+ * command has been answered.
+ *
+ * @param {AsyncIterable<unknown>} commands
+ * @param {Outbox} outbox
+ * @param {(result: AddResult) => void} answer
+ * @param {{maxStoring?: number}} [options]
+ */
+export async function takeCommands(commands, outbox, answer, { maxStoring = 32 } = {}) {
+  let storing = 0;
+  /** @type {Promise<void>} answers, in order */
+  let answered = Promise.resolve();
+  /** @type {(() => void) | undefined} */
+  let room;
+  for await (const command of commands) {
+    if (!command || typeof command !== 'object') continue;
+    const result = outbox.add(/** @type {Event} */ (command));
+    storing++;
+    answered = answered
+      .then(() => result)
+      .then(answer)
+      .catch(() => {})
+      .finally(() => {
+        storing--;
+        room?.();
+      });
+    while (storing >= maxStoring) await new Promise((resolve) => (room = () => resolve(undefined)));
+    room = undefined;
+  }
+  await answered;
 }
 
 /** A link to tasks-write as the outbox uses it (a GatewayLink fits). */

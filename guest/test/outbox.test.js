@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryOutboxStore, Outbox, connectOutbox, rejection } from '../board/outbox.js';
+import { MemoryOutboxStore, Outbox, connectOutbox, rejection, takeCommands } from '../board/outbox.js';
 import { BoardHub } from '../board/board-hub.js';
 import { BoardState } from '../board/board-state.js';
 
@@ -112,6 +112,52 @@ test('the same command given again while it is being stored is answered once the
   ]);
   assert.equal(puts, 1);
   assert.deepEqual(sent, ['c1']);
+});
+
+test('takeCommands: a burst goes out before its puts finish, answered in order, with a bounded number of puts unfinished', async () => {
+  const store = new MemoryOutboxStore();
+  const put = store.put.bind(store);
+  /** @type {Map<string, () => void>} puts held until the test finishes them, by id */
+  const held = new Map();
+  store.put = async (r) => {
+    await new Promise((resolve) => held.set(r.id, () => resolve(undefined)));
+    await put(r);
+  };
+  const outbox = new Outbox({ store });
+  const { sent, sink } = recorder();
+  await outbox.attach(sink);
+  let taken = 0;
+  const commands = (async function* () {
+    for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) {
+      taken++;
+      yield cmd(id);
+    }
+  })();
+  /** @type {string[]} */
+  const answers = [];
+  const done = takeCommands(commands, outbox, (r) => void answers.push(`${r.id} ${r.stored}`), { maxStoring: 3 });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await tick();
+  };
+  await settle();
+  // Three out on the link while none is stored yet; the fourth waits for room.
+  assert.deepEqual(sent, ['c1', 'c2', 'c3']);
+  assert.deepEqual([...held.keys()], ['c1', 'c2', 'c3']);
+  assert.ok(taken <= 4, `read at most one command beyond the bound (read ${taken})`);
+  assert.deepEqual(answers, []);
+  // c2's put finishes first: its answer still waits for c1's, and no room is made yet.
+  held.get('c2')?.();
+  await settle();
+  assert.deepEqual(answers, []);
+  assert.deepEqual(sent, ['c1', 'c2', 'c3']);
+  held.get('c1')?.();
+  await settle();
+  assert.deepEqual(answers, ['c1 true', 'c2 true']);
+  assert.deepEqual(sent, ['c1', 'c2', 'c3', 'c4', 'c5']);
+  for (const id of ['c3', 'c4', 'c5']) held.get(id)?.();
+  await done;
+  assert.deepEqual(answers, ['c1 true', 'c2 true', 'c3 true', 'c4 true', 'c5 true']);
+  assert.equal(store.records.size, 5);
 });
 
 test('a rejection settles a command too', async () => {
