@@ -391,12 +391,17 @@ export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 
     (async () => {
       for await (const event of current.readable) {
         const data = /** @type {Record<string, unknown>} */ (event.data && typeof event.data === 'object' ? event.data : {});
+        // Not awaited: a settle ends with the store's delete, and reading the next answer only
+        // after it made a burst's acks wait for one IndexedDB transaction each. Settles still
+        // run in order (each takes its command out of the outbox before its delete); the
+        // deletes that wait meanwhile go in one transaction (outbox-idb.js), and there are at
+        // most as many as the outbox holds commands.
         if ((event.type === 'ack' || event.type === 'command.rejected') && typeof data.ack === 'string') {
-          await outbox.settle(/** @type {Outcome} */ (event));
+          outbox.settle(/** @type {Outcome} */ (event)).catch(() => {});
         } else if (event.type === 'link.error' && !data.fatal && typeof data.event === 'string') {
           const reason = String(data.reason);
           if (RETRY.has(reason)) later(() => outbox.resend(/** @type {string} */ (data.event)), retryMs);
-          else await outbox.settle(rejection(data.event, reason, String(data.message ?? reason)));
+          else outbox.settle(rejection(data.event, reason, String(data.message ?? reason))).catch(() => {});
         } else if (event.type === 'link.error') {
           onError(event);
         }

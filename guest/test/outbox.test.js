@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryOutboxStore, Outbox, connectOutbox, rejection, takeCommands } from '../board/outbox.js';
 import { BoardHub } from '../board/board-hub.js';
+import { GroupCommit } from '../board/outbox-idb.js';
 import { BoardState } from '../board/board-state.js';
 
 /** @typedef {import('../src/index.js').Event} Event */
@@ -160,6 +161,45 @@ test('takeCommands: a burst goes out before its puts finish, answered in order, 
   assert.equal(store.records.size, 5);
 });
 
+test('GroupCommit: what comes while a transaction commits goes in the next one, in order; a failure fails only its own', async () => {
+  /** @type {string[][]} */
+  const commits = [];
+  /** @type {(() => void)[]} */
+  const finish = [];
+  /** @type {(() => void)[]} */
+  const fail = [];
+  const writes = new GroupCommit(
+    (/** @type {string[]} */ ops) =>
+      new Promise((resolve, reject) => {
+        commits.push(ops);
+        finish.push(() => resolve(undefined));
+        fail.push(() => reject(new Error('disk full')));
+      }),
+    3,
+  );
+  /** @type {string[]} */
+  const heard = [];
+  const run = (/** @type {string} */ op) =>
+    writes.run(op).then(
+      () => void heard.push(`${op} ok`),
+      (/** @type {Error} */ e) => void heard.push(`${op} ${e.message}`),
+    );
+  const all = [run('a')];
+  assert.deepEqual(commits, [['a']], 'a lone write goes at once');
+  all.push(run('b'), run('c'), run('d'), run('e'));
+  await tick();
+  assert.deepEqual(commits, [['a']], 'one transaction at a time');
+  finish[0]();
+  await tick();
+  assert.deepEqual(commits, [['a'], ['b', 'c', 'd']], 'the next takes what waited, at most 3');
+  fail[1]();
+  await tick();
+  assert.deepEqual(commits, [['a'], ['b', 'c', 'd'], ['e']]);
+  finish[2]();
+  await Promise.all(all);
+  assert.deepEqual(heard, ['a ok', 'b disk full', 'c disk full', 'd disk full', 'e ok']);
+});
+
 test('a rejection settles a command too', async () => {
   const store = new MemoryOutboxStore();
   const outbox = new Outbox({ store });
@@ -280,6 +320,35 @@ function fakeLink() {
   };
   return { link, written, answer: (/** @type {Event} */ e) => answer.enqueue(e), end: () => answer.close() };
 }
+
+test('connectOutbox: the acks are read on while the store deletes what they settled', async () => {
+  const store = new MemoryOutboxStore();
+  const del = store.delete.bind(store);
+  /** @type {(() => void)[]} */
+  const deleting = [];
+  store.delete = async (id) => {
+    await new Promise((resolve) => deleting.push(() => resolve(undefined)));
+    await del(id);
+  };
+  const outbox = new Outbox({ store });
+  /** @type {string[]} */
+  const heard = [];
+  outbox.onSettled((o) => heard.push(o.data.ack));
+  const link = fakeLink();
+  const stop = connectOutbox(outbox, () => link.link, { setTimeout: () => {} });
+  for (const id of ['c1', 'c2', 'c3']) await outbox.add(cmd(id));
+  for (const id of ['c1', 'c2', 'c3']) link.answer(ack(id));
+  for (let i = 0; i < 5; i++) await tick();
+  // A delete is a transaction of its own (IndexedDB: a few ms): the next ack does not wait for
+  // it, so the deletes that wait can go in one transaction.
+  assert.deepEqual(heard, ['c1', 'c2', 'c3']);
+  assert.equal(outbox.size, 0);
+  assert.equal(store.records.size, 3, 'no delete has finished yet');
+  for (const finish of deleting) finish();
+  for (let i = 0; i < 3; i++) await tick();
+  assert.equal(store.records.size, 0);
+  stop();
+});
 
 test('connectOutbox: acks and rejections settle; overloaded is sent again; a refused line is rejected; a dead link is replaced and everything resent', async () => {
   const outbox = new Outbox({ store: new MemoryOutboxStore() });
