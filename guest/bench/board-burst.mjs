@@ -12,9 +12,12 @@
 //   - A -> all on B: until B's board holds all N (checked every animation frame);
 //   - all acknowledged on A: until A's outbox is empty again (every change durable in
 //     tasks-write's log and acknowledged);
-//   - all on A's board: until A's own board (from tasks-read) holds all N.
+//   - all on A's board: until A's own board (from tasks-read) holds all N;
+//   - the machine's cores busy meanwhile (/proc/stat: both browsers, every JVM, this script).
 // The first round warms the JVMs up and is left out of the median.
 
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { startSystem } from '../test/e2e/support/system.mjs';
 import { launchBrowser } from '../test/e2e/support/browser.mjs';
 import { eventually, openBoard, shown } from '../test/e2e/support/board.mjs';
@@ -29,6 +32,12 @@ const opt = (/** @type {string} */ name, /** @type {number} */ dflt) => {
 const N = opt('changes', 200);
 const ROUNDS = Math.max(2, opt('rounds', 6));
 
+/** The machine's CPU counters (/proc/stat, all cores): idle and total jiffies. */
+const machine = () => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: f[3] + f[4], total: f.reduce((x, y) => x + y, 0) };
+};
+
 /** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -37,7 +46,7 @@ const median = (xs) => {
 
 const system = await startSystem();
 const [alice, bob] = await Promise.all([launchBrowser(), launchBrowser()]);
-/** @type {{toB: number, acked: number, onA: number}[]} */
+/** @type {{toB: number, acked: number, onA: number, busy: number}[]} */
 const rounds = [];
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -65,6 +74,7 @@ try {
       };
     };
     await Promise.all([a.evaluate(watch, N), b.evaluate(watch, N)]);
+    const c0 = machine();
     const t0 = await a.evaluate((n) => {
       const t = performance.timeOrigin + performance.now();
       for (let i = 0; i < n; i++) /** @type {any} */ (window).__board.addTask(`task ${i}`);
@@ -75,10 +85,14 @@ try {
       a.evaluate(() => /** @type {any} */ (window).__burst.all),
       a.evaluate(() => /** @type {any} */ (window).__burst.acked),
     ]);
-    const r = { toB: toB - t0, acked: acked - t0, onA: onA - t0 };
+    const c1 = machine();
+    // Cores kept busy by everything (both browsers, every JVM, this script) during the burst.
+    const busy = cpus().length * (1 - (c1.idle - c0.idle) / Math.max(1, c1.total - c0.total));
+    const r = { toB: toB - t0, acked: acked - t0, onA: onA - t0, busy };
     rounds.push(r);
     console.log(`round ${round}${round === 0 ? ' (warm-up)' : ''}: ${N} adds; A -> all on B ${r.toB.toFixed(1)} ms, `
-      + `all acknowledged on A ${r.acked.toFixed(1)} ms, all on A's board ${r.onA.toFixed(1)} ms`);
+      + `all acknowledged on A ${r.acked.toFixed(1)} ms, all on A's board ${r.onA.toFixed(1)} ms; `
+      + `machine ${r.busy.toFixed(2)} of ${cpus().length} cores busy`);
     await Promise.all([a.close(), b.close()]);
   }
   const measured = rounds.slice(1);
