@@ -34,6 +34,11 @@ public class GatewayMetrics {
     pairsWaiting.addAndGet(delta);
   }
 
+  /** Halves waiting for their other half now (the gauge's value). */
+  int waiting() {
+    return pairsWaiting.get();
+  }
+
   void guestIssued() {
     guestsIssued.increment();
   }

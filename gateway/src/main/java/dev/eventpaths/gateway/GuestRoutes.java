@@ -312,8 +312,9 @@ public class GuestRoutes {
       }
       pair.closed = true;
       metrics.waiting(-1);
+      pairs.remove(pair.key);
+      linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
     }
-    forget(pair);
     if (upload) {
       metrics.refusal("pairing_timeout");
       pair.answerUpload(408, new JsonObject().put("error", "pairing_timeout")
@@ -328,10 +329,19 @@ public class GuestRoutes {
     }
   }
 
+  /**
+   * A pair that ended by itself (its stream closed, its host link ended) leaves the registry.
+   * One that never paired was counted as waiting: the refusals above (expired, superseded)
+   * take theirs out of the count and the registry at once, so this only sees the rest, like an
+   * upload whose stream closed before its download came.
+   */
   private void forget(GuestPair pair) {
     synchronized (lock) {
       if (pairs.remove(pair.key, pair)) {
         linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
+        if (!pair.started) {
+          metrics.waiting(-1);
+        }
       }
     }
   }

@@ -109,6 +109,34 @@ class PairingRulesTest {
   }
 
   @Test
+  void aHalfThatLeavesBeforeItsPartnerIsNoLongerCountedAsWaiting() throws Exception {
+    String guest = client.newGuest();
+    int before = metrics.waiting();
+    var up = client.upload(guest, "echo", "gone");
+    assertEventually(() -> metrics.waiting() == before + 1, "the upload waits for its download");
+    up.reset(); // the guest gives up on it (a closed tab, a dropped connection)
+    assertEventually(() -> metrics.waiting() == before, "the gauge of waiting halves comes back down");
+    // And the link is free again: a new pair on the same name works.
+    var again = client.upload(guest, "echo", "gone");
+    var down = client.download(guest, "echo", "gone", null);
+    assertEquals(200, down.status());
+    again.send(Event.of("after.reset"));
+    assertEquals("after.reset", down.nextData().type());
+    again.end();
+    assertEventually(() -> metrics.waiting() == before, "nothing left waiting");
+  }
+
+  private static void assertEventually(java.util.function.BooleanSupplier check, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!check.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("not within 10 s: " + what);
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  @Test
   void aSecondUploadOnTheSameConnectionIsStillADuplicate() throws Exception {
     String guest = client.newGuest();
     var first = client.upload(guest, "echo", "twice");
