@@ -12,6 +12,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { prodLikeNetwork, readLinkUntil, startProdLike } from './support/prod-like.mjs';
 import { GuestConnection } from './support/guest-h2.mjs';
+import http from 'node:http';
+import https from 'node:https';
+
+/** GET a small text answer, over HTTPS without checking the (development) certificate. */
+function getText(/** @type {string} */ url) {
+  return new Promise((resolve, reject) => {
+    const lib = url.startsWith('https:') ? https : http;
+    const req = lib.get(url, { timeout: 3000, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
 
 const network = prodLikeNetwork();
 const skip = network.mode ? false : `production-like run impossible here: ${network.why}`;
@@ -114,12 +131,37 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
         const missing = commands.filter((c) => !acks.has(c.id)).map((c) => `${c.id} (in the log ${counts.get(c.id) ?? 0}x)`);
         assert.fail(`no acks for ${missing.join(', ')} in ${ms} ms `
           + `(gateway ${conn.gateway ?? '?'}, upload answered ${upload}; download ${download}, carried: ${seen.join(', ')}; `
-          + `earlier ends: ${ends.join(' | ') || 'none'}; logs in ${sys.logDir})`);
+          + `earlier ends: ${ends.join(' | ') || 'none'}; what the apps count: ${await countsNow()}; logs in ${sys.logDir})`);
       }
       ends.push(seen.filter((t) => t.startsWith('link.error')).join(', ') || 'ended without link.error');
       console.log(`# ${name}: the download ended before the acks (${ends.at(-1)}); reopening`);
       w.up.close();
     }
+  }
+
+  /**
+   * For a failure message (CI keeps only its output): each gateway's refusals by reason and
+   * pairs waiting, each tasks-write instance's server links and commits.
+   */
+  async function countsNow() {
+    const pick = async (/** @type {any} */ inst, /** @type {RegExp} */ wanted) => {
+      try {
+        // The gateway serves only HTTPS (the development CA's certificate); the apps plain h2c/HTTP.
+        const url = inst.name === 'gateway' ? `https://${inst.url.slice('http://'.length).replace(/:\d+$/, `:${inst.ports.ssl}`)}/q/metrics` : `${inst.url}/q/metrics`;
+        const text = await getText(url);
+        return text.split('\n').filter((l) => wanted.test(l)).map((l) => l.replace(/^eventpaths_/, '')).join(' ');
+      } catch (error) {
+        return `(metrics unavailable: ${error})`;
+      }
+    };
+    const parts = [];
+    for (const [k, g] of sys.instances('gateway').entries()) {
+      parts.push(`gateway ${k}: ${await pick(g, /^eventpaths_gateway_(refusals_total|pairs_waiting|pairings_total)/)}`);
+    }
+    for (const [k, t] of sys.instances('tasks-write').entries()) {
+      parts.push(`tasks-write ${k}: ${await pick(t, /^(eventpaths_links_active\{(?=.*side="server")(?=.*service="tasks-write")|tasks_commits_total|tasks_append_failures_total)/)}`);
+    }
+    return parts.join('; ');
   }
 
   /** How many times each id is in the log (of this test's board). */
