@@ -29,7 +29,6 @@
 // Exit status: 0, or 3 when a command was lost, duplicated, rejected or a change never
 // showed. The figures themselves never fail it.
 
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { cpus } from 'node:os';
@@ -38,6 +37,7 @@ import { performance } from 'node:perf_hooks';
 import { startSystem, readWholeLog } from '../test/e2e/support/system.mjs';
 import { repoRoot } from '../test/e2e/support/servers.mjs';
 import { GuestConnection } from '../test/e2e/support/guest-h2.mjs';
+import { CLK_TCK, machineCpu } from './machine-cpu.mjs';
 
 // --- settings ----------------------------------------------------------------------------
 
@@ -99,8 +99,6 @@ const f1 = (/** @type {number} */ x) => (Number.isFinite(x) ? x.toFixed(1) : '-'
 const f2 = (/** @type {number} */ x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const int = (/** @type {number} */ x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
 /** @param {number | undefined} pid @returns {number} CPU seconds (user + system) so far */
 function procCpu(pid) {
   if (!pid) return NaN;
@@ -111,14 +109,6 @@ function procCpu(pid) {
   } catch {
     return NaN;
   }
-}
-
-/** @returns {{busy: number, all: number}} machine-wide CPU seconds */
-function machineCpu() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const all = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = f[3] + f[4];
-  return { busy: (all - idle) / CLK_TCK, all: all / CLK_TCK };
 }
 
 /** This process's descendants (the Chromium browsers it launched and their helpers). */

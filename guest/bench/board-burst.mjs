@@ -17,10 +17,10 @@
 // The first round warms the JVMs up and is left out of the median.
 
 import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { startSystem } from '../test/e2e/support/system.mjs';
 import { launchBrowser } from '../test/e2e/support/browser.mjs';
 import { eventually, openBoard, shown } from '../test/e2e/support/board.mjs';
+import { machineCpu } from './machine-cpu.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (/** @type {string} */ name, /** @type {number} */ dflt) => {
@@ -31,12 +31,6 @@ const opt = (/** @type {string} */ name, /** @type {number} */ dflt) => {
 };
 const N = opt('changes', 200);
 const ROUNDS = Math.max(2, opt('rounds', 6));
-
-/** The machine's CPU counters (/proc/stat, all cores): idle and total jiffies. */
-const machine = () => {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { idle: f[3] + f[4], total: f.reduce((x, y) => x + y, 0) };
-};
 
 /** @param {number[]} xs */
 const median = (xs) => {
@@ -74,7 +68,7 @@ try {
       };
     };
     await Promise.all([a.evaluate(watch, N), b.evaluate(watch, N)]);
-    const c0 = machine();
+    const c0 = machineCpu();
     const t0 = await a.evaluate((n) => {
       const t = performance.timeOrigin + performance.now();
       for (let i = 0; i < n; i++) /** @type {any} */ (window).__board.addTask(`task ${i}`);
@@ -85,9 +79,9 @@ try {
       a.evaluate(() => /** @type {any} */ (window).__burst.all),
       a.evaluate(() => /** @type {any} */ (window).__burst.acked),
     ]);
-    const c1 = machine();
+    const c1 = machineCpu();
     // Cores kept busy by everything (both browsers, every JVM, this script) during the burst.
-    const busy = cpus().length * (1 - (c1.idle - c0.idle) / Math.max(1, c1.total - c0.total));
+    const busy = (cpus().length * (c1.busy - c0.busy)) / Math.max(1e-9, c1.all - c0.all);
     const r = { toB: toB - t0, acked: acked - t0, onA: onA - t0, busy };
     rounds.push(r);
     console.log(`round ${round}${round === 0 ? ' (warm-up)' : ''}: ${N} adds; A -> all on B ${r.toB.toFixed(1)} ms, `

@@ -324,9 +324,9 @@ export class Outbox {
  * transaction at a time, 1-11 ms each here), with at most `maxStoring` puts unfinished (then it
  * stops reading `commands`: backpressure to the tab). The default is the most writes a tab's
  * session holds unanswered (`maxPending`, 256), so one tab's burst is never held back here: at
- * 32 a burst of 200 reached tasks-write in 6-8 clumps, each waiting for the last one's puts. `answer` hears each command's
- * {@link AddResult} in the order the commands came. Resolves when `commands` ends and every
- * command has been answered.
+ * 32 a burst of 200 reached tasks-write in 6-8 clumps, each waiting for the last one's puts.
+ * `answer` hears each command's {@link AddResult} in the order the commands came. Resolves when
+ * `commands` ends and every command has been answered.
  *
  * @param {AsyncIterable<unknown>} commands
  * @param {Outbox} outbox

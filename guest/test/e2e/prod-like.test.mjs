@@ -10,25 +10,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { prodLikeNetwork, readLinkUntil, startProdLike } from './support/prod-like.mjs';
+import { getText, prodLikeNetwork, readLinkUntil, startProdLike } from './support/prod-like.mjs';
 import { GuestConnection } from './support/guest-h2.mjs';
-import http from 'node:http';
-import https from 'node:https';
-
-/** GET a small text answer, over HTTPS without checking the (development) certificate. */
-function getText(/** @type {string} */ url) {
-  return new Promise((resolve, reject) => {
-    const lib = url.startsWith('https:') ? https : http;
-    const req = lib.get(url, { timeout: 3000, rejectUnauthorized: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
 
 const network = prodLikeNetwork();
 const skip = network.mode ? false : `production-like run impossible here: ${network.why}`;
@@ -146,9 +129,7 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
   async function countsNow() {
     const pick = async (/** @type {any} */ inst, /** @type {RegExp} */ wanted) => {
       try {
-        // The gateway serves only HTTPS (the development CA's certificate); the apps plain h2c/HTTP.
-        const url = inst.name === 'gateway' ? `https://${inst.url.slice('http://'.length).replace(/:\d+$/, `:${inst.ports.ssl}`)}/q/metrics` : `${inst.url}/q/metrics`;
-        const text = await getText(url);
+        const text = (await getText(`${inst.adminUrl}/q/metrics`)).body;
         return text.split('\n').filter((l) => wanted.test(l)).map((l) => l.replace(/^eventpaths_/, '')).join(' ');
       } catch (error) {
         return `(metrics unavailable: ${error})`;
@@ -183,7 +164,7 @@ describe('production-like topology', { skip, timeout: 240_000 }, () => {
 
   /** The metric value summed over lines matching all `labels`. */
   async function metric(inst, name, labels) {
-    const text = await fetch(`${inst.url}/q/metrics`, { signal: AbortSignal.timeout(3000) }).then((r) => r.text());
+    const text = (await getText(`${inst.adminUrl}/q/metrics`)).body;
     let sum = 0;
     for (const line of text.split('\n')) {
       if (!line.startsWith(`${name}{`) || !labels.every((l) => line.includes(l))) continue;

@@ -76,18 +76,30 @@ function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hostPort = (addr, port) => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
-/** GET → status (0 on any failure), bounded. */
-function status(url, opts = {}) {
-  return new Promise((resolve) => {
+/**
+ * GET over HTTP or HTTPS (the development certificate is not checked), bounded: resolves with
+ * the status and the body as text; rejects on any failure.
+ *
+ * @param {string} url
+ * @returns {Promise<{status: number, body: string}>}
+ */
+export function getText(url, timeoutMs = 3000) {
+  return new Promise((resolve, reject) => {
     const lib = url.startsWith('https:') ? https : http;
-    const req = lib.get(url, { timeout: 2000, rejectUnauthorized: false, ...opts }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
+    const req = lib.get(url, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
     });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in ${timeoutMs} ms`)));
   });
 }
+
+/** GET → status (0 on any failure), bounded. */
+const status = (url) => getText(url, 2000).then((r) => r.status, () => 0);
 
 /** Which network this machine allows: namespaces (root), else loopback aliases, else none. */
 export function prodLikeNetwork() {
@@ -204,11 +216,15 @@ class Instance {
   }
 
   ready() {
-    // The gateway's plain port only redirects (and the local jar has no management
-    // interface): its health is asked over HTTPS, the others' on their plain port.
-    return this.name === 'gateway'
-      ? status(`https://${hostPort(this.address, this.ports.ssl)}/q/health/ready`).then((s) => s === 200)
-      : status(`http://${hostPort(this.address, this.ports.http)}/q/health/ready`).then((s) => s === 200);
+    return status(`${this.adminUrl}/q/health/ready`).then((s) => s === 200);
+  }
+
+  /**
+   * Where its /q/ endpoints (health, metrics) answer: the gateway's plain port only redirects
+   * (and the local jar has no management interface), so for it HTTPS; the others' plain port.
+   */
+  get adminUrl() {
+    return this.name === 'gateway' ? `https://${hostPort(this.address, this.ports.ssl)}` : this.url;
   }
 
   /**

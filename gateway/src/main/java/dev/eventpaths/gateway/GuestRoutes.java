@@ -189,9 +189,7 @@ public class GuestRoutes {
         // download that follows pairs with a live upload, not with one that is gone.
         superseded = pair;
         pair.closed = true;
-        metrics.waiting(-1);
-        pairs.remove(key);
-        linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
+        unregister(pair);
         pair = null;
       }
       if (pair == null) {
@@ -311,9 +309,7 @@ public class GuestRoutes {
         return;
       }
       pair.closed = true;
-      metrics.waiting(-1);
-      pairs.remove(pair.key);
-      linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
+      unregister(pair);
     }
     if (upload) {
       metrics.refusal("pairing_timeout");
@@ -329,19 +325,23 @@ public class GuestRoutes {
     }
   }
 
-  /**
-   * A pair that ended by itself (its stream closed, its host link ended) leaves the registry.
-   * One that never paired was counted as waiting: the refusals above (expired, superseded)
-   * take theirs out of the count and the registry at once, so this only sees the rest, like an
-   * upload whose stream closed before its download came.
-   */
+  /** A pair that ended by itself (its stream closed, its host link ended) leaves the registry. */
   private void forget(GuestPair pair) {
     synchronized (lock) {
-      if (pairs.remove(pair.key, pair)) {
-        linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
-        if (!pair.started) {
-          metrics.waiting(-1);
-        }
+      unregister(pair);
+    }
+  }
+
+  /**
+   * Takes a pair out of the registry and out of its guest's count, once: a pair that never
+   * paired (an upload whose stream closed before its download came, one that expired or was
+   * superseded) also leaves the count of waiting halves. Called holding {@code lock}.
+   */
+  private void unregister(GuestPair pair) {
+    if (pairs.remove(pair.key, pair)) {
+      linksPerGuest.computeIfPresent(pair.guest, (g, n) -> n <= 1 ? null : n - 1);
+      if (!pair.started) {
+        metrics.waiting(-1);
       }
     }
   }
