@@ -11,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -48,7 +50,7 @@ final class GatewaySuite {
           Double.parseDouble(System.getProperty("bench.gateway.maxWarmupSeconds", "30")),
           Double.parseDouble(System.getProperty("bench.gateway.seconds", "10")),
           Double.parseDouble(System.getProperty("bench.gateway.pacedShare", "0.5")),
-          List.of(System.getProperty("bench.gateway.peers", "gateway,node").split(",")));
+          List.of(System.getProperty("bench.gateway.peers", "gateway,vertx,node").split(",")));
       if (s.pairs < 1 || s.pairs > 100_000 || s.connections < 1 || s.perGuest < 1 || s.perGuest > 16
           || s.seconds <= 0 || s.seconds > 120 || s.warmupSeconds < 0 || s.maxWarmupSeconds > 120
           || s.maxWarmupSeconds < s.warmupSeconds || !(s.pacedShare > 0 && s.pacedShare <= 1)) {
@@ -103,7 +105,8 @@ final class GatewaySuite {
   /** The section of the report, and whether anything was lost or failed. */
   record Outcome(String markdown, boolean lost) {}
 
-  static final Map<String, String> NAMES = Map.of("gateway", "gateway + echo", "node", "Node http2 relay");
+  static final Map<String, String> NAMES = Map.of("gateway", "gateway + echo", "vertx", "Vert.x relay",
+      "node", "Node http2 relay");
 
   static Outcome run(Bench.Config c, Procs procs) throws Exception {
     Settings s = Settings.fromSystemProperties();
@@ -150,6 +153,14 @@ final class GatewaySuite {
           "-jar", gatewayJar.toString()));
       servers.put("gateway", procs.start("gateway", tls, cmd,
           Map.of("EVENTPATHS_LINK_SECRET", secret, "GATEWAY_GUEST_KEY", UUID.randomUUID() + "-" + UUID.randomUUID())));
+    }
+    if (s.peers().contains("vertx")) {
+      int port = Procs.freePort();
+      List<String> cmd = new ArrayList<>(List.of(Procs.java()));
+      cmd.addAll(c.serverJvm());
+      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), VertxRelay.class.getName(), "" + port,
+          certs.resolve("server.crt").toString(), certs.resolve("server.key").toString()));
+      servers.put("vertx", procs.start("vertx-relay", port, cmd, Map.of()));
     }
     if (node != null) {
       int port = Procs.freePort();
@@ -245,6 +256,8 @@ final class GatewaySuite {
         f.heapDetail = String.format(Locale.ROOT, "gateway heap %.1f -> %.1f MB; the echo app's (its host link end, "
             + "not counted) %.1f -> %.1f MB, %.1f KB per link", before[0] / 1e6, after[0] / 1e6, before[1] / 1e6,
             after[1] / 1e6, (after[1] - before[1]) / 1024.0 / s.pairs());
+      } else if (peer.equals("vertx")) {
+        f.heapDetail = String.format(Locale.ROOT, "heap %.1f -> %.1f MB", before[0] / 1e6, after[0] / 1e6);
       } else {
         f.heapDetail = String.format(Locale.ROOT, "V8 heap %.1f -> %.1f MB; outside it, external+arrayBuffers %+.1f KB "
             + "and rss %+.1f KB per pair", before[0] / 1e6, after[0] / 1e6,
@@ -291,23 +304,31 @@ final class GatewaySuite {
    * CPU over one measured window: the server processes (the gateway and the echo app, or node),
    * this JVM (the client) and everything else on the machine, as cores busy and per event.
    */
-  record Cpu(double seconds, long events, long serverNanos, long clientNanos, long otherNanos) {
-    record Start(List<Procs.Server> servers, long t0, long server0, long client0, long busy0) {
+  record Cpu(double seconds, long events, long serverNanos, long firstNanos, long clientNanos, long otherNanos) {
+    record Start(List<Procs.Server> servers, long t0, long server0, long first0, long client0, long busy0) {
       Cpu stop(long events) {
         long t = System.nanoTime() - t0;
         long server = cpuNanos(servers) - server0;
+        long first = servers.get(0).cpuNanos() - first0;
         long client = Bench.selfCpuNanos() - client0;
         long busy = Bench.machineBusyNanos() - busy0;
-        return new Cpu(t / 1e9, events, server, client, busy < 0 ? -1 : Math.max(0, busy - server - client));
+        return new Cpu(t / 1e9, events, server, first, client, busy < 0 ? -1 : Math.max(0, busy - server - client));
       }
     }
 
     static Start start(List<Procs.Server> servers) {
-      return new Start(servers, System.nanoTime(), cpuNanos(servers), Bench.selfCpuNanos(), Bench.machineBusyNanos());
+      return new Start(servers, System.nanoTime(), cpuNanos(servers), servers.get(0).cpuNanos(), Bench.selfCpuNanos(),
+          Bench.machineBusyNanos());
     }
 
     double serverMicrosPerEvent() {
       return serverNanos / 1e3 / Math.max(1, events);
+    }
+
+    /** The server CPU split by process: "gateway + echo app" (one process: just its figure). */
+    String split() {
+      return String.format(Locale.ROOT, "%.1f + %.1f", firstNanos / 1e3 / Math.max(1, events),
+          (serverNanos - firstNanos) / 1e3 / Math.max(1, events));
     }
 
     double clientMicrosPerEvent() {
@@ -342,6 +363,9 @@ final class GatewaySuite {
   private static long[] heap(String peer, Procs.Server server, Procs.Server echo, GuestLoad g) throws Exception {
     if (peer.equals("gateway")) {
       return new long[] {jvmHeapAfterGc(server.process().pid()), jvmHeapAfterGc(echo.process().pid())};
+    }
+    if (peer.equals("vertx")) {
+      return new long[] {jvmHeapAfterGc(server.process().pid())};
     }
     JsonObject m = g.json("GET", "/stats");
     if (!m.getBoolean("gc", false)) {
@@ -435,52 +459,58 @@ final class GatewaySuite {
 
   private static String report(Settings s, Map<String, Figures> figures, String nodeVersion) {
     Figures gw = figures.get("gateway");
+    Figures vx = figures.get("vertx");
     Figures nd = figures.get("node");
+    Figures[] cols = {gw, vx, nd};
     StringBuilder b = new StringBuilder();
-    b.append("## Guest links: the gateway beside a Node.js http2 relay\n\n");
+    b.append("## Guest links: the gateway beside a Node.js http2 relay and a Vert.x relay\n\n");
     b.append(String.format(Locale.ROOT,
         "%,d paired guest links (an upload and a download each: %,d streams over %d TLS connections, h2 via ALPN, "
             + "%d links per guest), 200-byte events echoed. **gateway + echo**: the packaged gateway, a host link per "
             + "pair to the packaged echo app (h2c, loopback). **Node http2 relay**: `bench/node-relay/relay.mjs` "
-            + "(Node %s, built-in `http2`), the same pairing, each upload piped into its download. One client for "
-            + "both (`GuestLoad`, Vert.x). Peak: every link keeps %d events in flight; a warm-up of %s s (at least "
-            + "%.0f s, then until the rate stops rising), a stop until every event is back, 2 s of load again, then "
-            + "%.0f s measured. Paced (%s): each peer paced at %.0f%% of its own peak, one event per write, %.0f s "
-            + "measured.%n%n",
+            + "(Node %s, built-in `http2`), the same pairing, each upload piped into its download. **Vert.x relay**: "
+            + "the same relay on Vert.x and the JDK's TLS, one event loop per core (`VertxRelay`): the floor of "
+            + "any JVM gateway on this stack. One client for all (`GuestLoad`, Vert.x). Peak: every link keeps %d "
+            + "events in flight; a warm-up of %s s (at least %.0f s, then until the rate stops rising), a stop until "
+            + "every event is back, 2 s of load again, then %.0f s measured. Paced (%s): each peer paced at %.0f%% of "
+            + "its own peak, one event per write, %.0f s measured.%n%n",
         s.pairs(), 2 * s.pairs(), s.connections(), s.perGuest(), nodeVersion.isEmpty() ? "-" : nodeVersion, s.window(),
         warmups(figures), s.warmupSeconds(), s.seconds(), s.paced(), s.pacedShare() * 100, s.seconds()));
-    b.append(String.format(Locale.ROOT, "| %,d guest links, 200-byte events | gateway + echo | Node http2 relay "
-        + "| gateway / Node | goal |%n", s.pairs()));
-    b.append("|---|---:|---:|---:|---|\n");
-    double gPeak = gw == null || gw.peak == null ? Double.NaN : gw.peak.perSecond();
-    double nPeak = nd == null || nd.peak == null ? Double.NaN : nd.peak.perSecond();
-    row(b, "echo at peak, events/s", gPeak, nPeak, "%,.0f",
+    b.append(String.format(Locale.ROOT, "| %,d guest links, 200-byte events | gateway + echo | Vert.x relay "
+        + "| Node http2 relay | gateway / Node | Vert.x relay / Node | goal |%n", s.pairs()));
+    b.append("|---|---:|---:|---:|---:|---:|---|\n");
+    double gPeak = peak(gw);
+    double nPeak = peak(nd);
+    row(b, "echo at peak, events/s", cols, GatewaySuite::peak, "%,.0f",
         goal(gPeak >= 1.5 * nPeak, gPeak, nPeak, "at least 1.5x Node's"));
     row(b, String.format(Locale.ROOT, "links starved at peak (no answer in the whole window, of %,d)", s.pairs()),
-        starved(gw, true), starved(nd, true), "%,.0f", "");
-    row(b, "round trip p50 at peak, ms", rt(gw, true, 0.5), rt(nd, true, 0.5), "%.2f", "");
-    row(b, "round trip p99 at peak, ms", rt(gw, true, 0.99), rt(nd, true, 0.99), "%.2f", "");
+        cols, f -> starved(f, true), "%,.0f", "");
+    row(b, "round trip p50 at peak, ms", cols, f -> rt(f, true, 0.5), "%.2f", "");
+    row(b, "round trip p99 at peak, ms", cols, f -> rt(f, true, 0.99), "%.2f", "");
     String at = s.paced();
-    row(b, "paced at " + at + ", events/s", gw == null || gw.paced == null ? Double.NaN : gw.paced.perSecond(),
-        nd == null || nd.paced == null ? Double.NaN : nd.paced.perSecond(), "%,.0f", "");
-    row(b, "links starved at " + at, starved(gw, false), starved(nd, false), "%,.0f", "");
-    row(b, "round trip p50 at " + at + ", ms", rt(gw, false, 0.5), rt(nd, false, 0.5), "%.2f", "");
-    double gP99 = rt(gw, false, 0.99);
-    row(b, "round trip p99 at " + at + ", ms", gP99, rt(nd, false, 0.99), "%.2f",
+    row(b, "paced at " + at + ", events/s", cols, f -> f.paced == null ? Double.NaN : f.paced.perSecond(), "%,.0f",
+        "");
+    row(b, "links starved at " + at, cols, f -> starved(f, false), "%,.0f", "");
+    row(b, "round trip p50 at " + at + ", ms", cols, f -> rt(f, false, 0.5), "%.2f", "");
+    double gP99 = gw == null ? Double.NaN : rt(gw, false, 0.99);
+    row(b, "round trip p99 at " + at + ", ms", cols, f -> rt(f, false, 0.99), "%.2f",
         s.pacedShare() == 0.5 ? goal(gP99 < 5, gP99, 0, "under 5 ms") : "(the 5 ms goal is at half peak)");
     double gHeap = gw == null ? Double.NaN : gw.heapBytesPerLink / 1024;
-    row(b, "heap per idle paired link, KB (after GC)", gHeap, nd == null ? Double.NaN : nd.heapBytesPerLink / 1024,
-        "%.2f", goal(gHeap <= 10, gHeap, 0, "at most 10 KB"));
-    row(b, "server CPU per event at peak, us", cpu(gw, true, true), cpu(nd, true, true), "%.1f", "");
-    row(b, "client CPU per event at peak, us", cpu(gw, true, false), cpu(nd, true, false), "%.1f", "");
-    row(b, "server CPU per event at " + at + ", us", cpu(gw, false, true), cpu(nd, false, true), "%.1f", "");
-    row(b, "client CPU per event at " + at + ", us", cpu(gw, false, false), cpu(nd, false, false), "%.1f", "");
-    textRow(b, "cores busy at peak: server / client / other", cores(gw, true), cores(nd, true));
-    textRow(b, "cores busy at " + at + ": server / client / other", cores(gw, false), cores(nd, false));
-    row(b, String.format(Locale.ROOT, "open %,d pairs, s", s.pairs()), gw == null ? Double.NaN : gw.openSeconds,
-        nd == null ? Double.NaN : nd.openSeconds, "%.2f", "");
-    row(b, String.format(Locale.ROOT, "open %,d pairs again (warm server), s", s.pairs()),
-        gw == null ? Double.NaN : gw.reopenSeconds, nd == null ? Double.NaN : nd.reopenSeconds, "%.2f", "");
+    row(b, "heap per idle paired link, KB (after GC)", cols, f -> f.heapBytesPerLink / 1024, "%.2f",
+        goal(gHeap <= 10, gHeap, 0, "at most 10 KB"));
+    row(b, "server CPU per event at peak, us", cols, f -> cpu(f, true, true), "%.1f", "");
+    textRow(b, "of it, gateway + echo app, us", cols, f -> f.peer.equals("gateway") && f.peakCpu != null
+        ? f.peakCpu.split() : "-");
+    row(b, "client CPU per event at peak, us", cols, f -> cpu(f, true, false), "%.1f", "");
+    row(b, "server CPU per event at " + at + ", us", cols, f -> cpu(f, false, true), "%.1f", "");
+    textRow(b, "of it, gateway + echo app, us", cols, f -> f.peer.equals("gateway") && f.pacedCpu != null
+        ? f.pacedCpu.split() : "-");
+    row(b, "client CPU per event at " + at + ", us", cols, f -> cpu(f, false, false), "%.1f", "");
+    textRow(b, "cores busy at peak: server / client / other", cols, f -> cores(f, true));
+    textRow(b, "cores busy at " + at + ": server / client / other", cols, f -> cores(f, false));
+    row(b, String.format(Locale.ROOT, "open %,d pairs, s", s.pairs()), cols, f -> f.openSeconds, "%.2f", "");
+    row(b, String.format(Locale.ROOT, "open %,d pairs again (warm server), s", s.pairs()), cols,
+        f -> f.reopenSeconds, "%.2f", "");
     b.append('\n');
     for (Figures f : figures.values()) {
       String n = NAMES.get(f.peer);
@@ -516,33 +546,41 @@ final class GatewaySuite {
     for (Figures f : figures.values()) {
       if (!Double.isNaN(f.warmupSeconds)) {
         b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f (%s)", f.warmupSeconds,
-            f.peer.equals("gateway") ? "gateway" : "Node"));
+            NAMES.get(f.peer)));
       }
     }
     return b.length() == 0 ? "-" : b.toString();
   }
 
   private static double cpu(Figures f, boolean peak, boolean server) {
-    Cpu c = f == null ? null : peak ? f.peakCpu : f.pacedCpu;
+    Cpu c = peak ? f.peakCpu : f.pacedCpu;
     return c == null ? Double.NaN : server ? c.serverMicrosPerEvent() : c.clientMicrosPerEvent();
   }
 
   private static String cores(Figures f, boolean peak) {
-    Cpu c = f == null ? null : peak ? f.peakCpu : f.pacedCpu;
+    Cpu c = peak ? f.peakCpu : f.pacedCpu;
     return c == null ? "-" : c.cores();
   }
 
-  private static void textRow(StringBuilder b, String label, String g, String n) {
-    b.append("| ").append(label).append(" | ").append(g).append(" | ").append(n).append(" | - |  |\n");
+  private static void textRow(StringBuilder b, String label, Figures[] cols, Function<Figures, String> v) {
+    b.append("| ").append(label);
+    for (Figures f : cols) {
+      b.append(" | ").append(f == null ? "-" : v.apply(f));
+    }
+    b.append(" | - | - |  |\n");
+  }
+
+  private static double peak(Figures f) {
+    return f == null || f.peak == null ? Double.NaN : f.peak.perSecond();
   }
 
   private static double starved(Figures f, boolean peak) {
-    GuestLoad.Window w = f == null ? null : peak ? f.peak : f.paced;
+    GuestLoad.Window w = peak ? f.peak : f.paced;
     return w == null ? Double.NaN : w.starved();
   }
 
   private static double rt(Figures f, boolean peak, double q) {
-    GuestLoad.Window w = f == null ? null : peak ? f.peak : f.paced;
+    GuestLoad.Window w = peak ? f.peak : f.paced;
     return w == null ? Double.NaN : w.roundTripMillis(q);
   }
 
@@ -553,10 +591,22 @@ final class GatewaySuite {
     return what + ": " + (met ? "met" : "**NOT met**");
   }
 
-  private static void row(StringBuilder b, String label, double g, double n, String fmt, String goal) {
-    b.append("| ").append(label).append(" | ").append(fmt(g, fmt)).append(" | ").append(fmt(n, fmt)).append(" | ")
-        .append(Double.isNaN(g) || Double.isNaN(n) || n == 0 ? "-" : String.format(Locale.ROOT, "%.2f", g / n))
-        .append(" | ").append(goal).append(" |\n");
+  /** One figure for each of gateway, Vert.x relay and Node ({@code null}: not run), then their ratios to Node's. */
+  private static void row(StringBuilder b, String label, Figures[] cols, ToDoubleFunction<Figures> v, String fmt,
+      String goal) {
+    double[] x = new double[cols.length];
+    b.append("| ").append(label);
+    for (int i = 0; i < cols.length; i++) {
+      x[i] = cols[i] == null ? Double.NaN : v.applyAsDouble(cols[i]);
+      b.append(" | ").append(fmt(x[i], fmt));
+    }
+    double n = x[2];
+    b.append(" | ").append(ratio(x[0], n)).append(" | ").append(ratio(x[1], n)).append(" | ").append(goal)
+        .append(" |\n");
+  }
+
+  private static String ratio(double a, double b) {
+    return Double.isNaN(a) || Double.isNaN(b) || b == 0 ? "-" : String.format(Locale.ROOT, "%.2f", a / b);
   }
 
   private static String fmt(double v, String fmt) {
