@@ -135,7 +135,11 @@ public final class VertxRelay extends AbstractVerticle {
     });
   }
 
-  /** Pipes the upload into the download; either ending or failing ends the other. */
+  /**
+   * Pipes the upload into the download; either ending or failing ends the other. The bench opens
+   * a pair's two halves on one connection, so both are on this event loop (the gateway, which
+   * cannot count on that, moves events between contexts; this floor does not need to).
+   */
   private void start(HttpServerRequest upload, HttpServerRequest download, String pairKey, String service) {
     HttpServerResponse down = download.response();
     down.putHeader("content-type", "application/x-ndjson").putHeader("cache-control", "no-store");
