@@ -59,6 +59,16 @@ public interface EventpathsConfig {
     /** Refused lines tolerated per link before the link is ended. */
     @WithDefault("16")
     int maxBadEvents();
+
+    /**
+     * What a service may send on one link this app opened before the app's reader takes it:
+     * the HTTP/2 stream window of this app's link connections, in bytes (65535 to 4 MiB). It
+     * bounds what a link whose reader stopped holds here; one link's throughput needs a window
+     * of about what crosses it while the peer's window update is on its way (docs/PROTOCOL.md,
+     * section 4). The other direction is the server's {@code quarkus.http.initial-window-size}.
+     */
+    @WithDefault("65536")
+    int streamWindow();
   }
 
   /** One host service app this app opens links to. */

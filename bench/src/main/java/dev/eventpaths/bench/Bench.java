@@ -1,5 +1,7 @@
 package dev.eventpaths.bench;
 
+import dev.eventpaths.internal.LinkSettings;
+
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.URI;
@@ -29,6 +31,13 @@ public final class Bench {
   private Bench() {}
 
   /** Run settings, from system properties. */
+  /**
+   * {@code -Dbench.linkWindow=N}: the links' HTTP/2 stream window on both sides (the client's
+   * {@code eventpaths.link.stream-window}, the echo app's {@code quarkus.http.initial-window-size}),
+   * or null for the library's defaults.
+   */
+  static final Integer LINK_WINDOW = Integer.getInteger("bench.linkWindow");
+
   record Config(Path root, List<String> suites, long events, long warmupEvents, int links, int roundTrips,
       int warmupRoundTrips, int rounds, List<String> peers, List<String> serverJvm, Path out) {
     static Config fromSystemProperties() {
@@ -177,8 +186,14 @@ public final class Bench {
         List<String> cmd = new ArrayList<>(List.of(Procs.java()));
         cmd.addAll(c.serverJvm());
         switch (peer) {
-          case "links" -> cmd.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port,
-              "-jar", jar.toString()));
+          case "links" -> {
+            cmd.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port));
+            if (LINK_WINDOW != null) { // the server's side of the window, as a deployment would set it
+              cmd.addAll(List.of("-Dquarkus.http.initial-window-size=" + LINK_WINDOW,
+                  "-Dquarkus.http.http2-connection-window-size=" + 256L * LINK_WINDOW));
+            }
+            cmd.addAll(List.of("-jar", jar.toString()));
+          }
           case "grpc" -> cmd.addAll(List.of("-cp", classpath, GrpcEchoServer.class.getName(), "" + port));
           case "raw" -> cmd.addAll(List.of("-cp", classpath, RawEchoServer.class.getName(), "" + port));
           default -> throw new IllegalArgumentException("unknown peer '" + peer + "' (links, grpc, raw)");
@@ -192,7 +207,8 @@ public final class Bench {
       for (String name : c.peers()) {
         Procs.Server s = servers.get(name);
         peers.put(name, switch (name) {
-          case "links" -> new LinksPeer(URI.create("http://127.0.0.1:" + s.port()), secret);
+          case "links" -> new LinksPeer(URI.create("http://127.0.0.1:" + s.port()), secret,
+              LINK_WINDOW == null ? LinkSettings.DEFAULT_STREAM_WINDOW : LINK_WINDOW);
           case "grpc" -> new GrpcPeer(s.port());
           default -> new RawPeer(s.port());
         });

@@ -27,8 +27,9 @@ final class LinksPeer implements Peer {
   private final Vertx vertx = Vertx.vertx();
   private final LinkClient client;
 
-  LinksPeer(URI url, String secret) {
-    client = new LinkClient(vertx, LinkSettings.DEFAULTS, new LinkMetrics(new SimpleMeterRegistry()), "bench",
+  LinksPeer(URI url, String secret, int streamWindow) {
+    client = new LinkClient(vertx, LinkSettings.DEFAULTS.withStreamWindow(streamWindow),
+        new LinkMetrics(new SimpleMeterRegistry()), "bench",
         Map.of("echo", new LinkClient.Target("echo", url, secret, null, 4)));
   }
 

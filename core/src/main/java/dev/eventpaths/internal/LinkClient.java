@@ -31,10 +31,14 @@ public final class LinkClient implements AutoCloseable {
   /** One configured target. */
   public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {}
 
-  /** What a peer may send on one link before its reader takes it (HTTP/2 stream window). */
-  static final int STREAM_WINDOW = 64 * 1024;
+  /** What a peer may send on one link before its reader takes it, by default (HTTP/2 stream window). */
+  static final int STREAM_WINDOW = LinkSettings.DEFAULT_STREAM_WINDOW;
   /** What a peer may send on one connection before readers take it: 256 links' stream windows. */
-  static final int CONNECTION_WINDOW = 256 * STREAM_WINDOW;
+  static final int CONNECTION_WINDOW = connectionWindow(STREAM_WINDOW);
+
+  static int connectionWindow(int streamWindow) {
+    return 256 * streamWindow;
+  }
 
   private final Vertx vertx;
   private final LinkSettings settings;
@@ -156,12 +160,12 @@ public final class LinkClient implements AutoCloseable {
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
         .setHttp2MultiplexingLimit(-1) // as many links per connection as the server allows
-        // Each link may leave a stream window (64 KiB) of answers unread; the connection's
+        // Each link may leave a stream window (64 KiB by default) of answers unread; the connection's
         // window is far larger, so links whose readers stopped (each holding at most its
         // stream window) cannot use it all up and stall their neighbours on the connection.
         // Writers stay bounded by the stream window through StreamWritability.
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(STREAM_WINDOW))
-        .setHttp2ConnectionWindowSize(CONNECTION_WINDOW)
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(settings.streamWindow()))
+        .setHttp2ConnectionWindowSize(connectionWindow(settings.streamWindow()))
         .setDefaultHost(t.url().getHost())
         .setDefaultPort(port(t))
         .setConnectTimeout(5_000)

@@ -14,7 +14,8 @@ public class LinkRuntime {
   @Inject
   public LinkRuntime(EventpathsConfig config, MeterRegistry registry) {
     var l = config.link();
-    this.settings = new LinkSettings(l.maxEventBytes(), l.heartbeat(), l.idleTimeout(), l.batch(), l.maxBadEvents());
+    this.settings = new LinkSettings(l.maxEventBytes(), l.heartbeat(), l.idleTimeout(), l.batch(), l.maxBadEvents(),
+        l.streamWindow());
     this.metrics = new LinkMetrics(registry);
   }
 

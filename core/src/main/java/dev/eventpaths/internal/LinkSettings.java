@@ -10,10 +10,23 @@ import java.time.Duration;
  * @param idleTimeout end the link after this long without reading anything while willing to read
  * @param batch how many events to request from a producer at a time
  * @param maxBadEvents refused lines tolerated per link before it is ended
+ * @param streamWindow what a link client lets the service send on one link before its reader
+ *     takes it (the HTTP/2 stream window of the client's connections, in bytes)
  */
-public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleTimeout, int batch, int maxBadEvents) {
+public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleTimeout, int batch, int maxBadEvents,
+    int streamWindow) {
+  /** The default stream window: 64 KiB (see {@code eventpaths.link.stream-window}). */
+  public static final int DEFAULT_STREAM_WINDOW = 64 * 1024;
+  /** The largest stream window: 256 of them still fit an HTTP/2 connection window. */
+  public static final int MAX_STREAM_WINDOW = 4 * 1024 * 1024;
+
   public static final LinkSettings DEFAULTS =
       new LinkSettings(64 * 1024, Duration.ofSeconds(15), Duration.ofSeconds(45), 128, 16);
+
+  /** Settings with the default stream window. */
+  public LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleTimeout, int batch, int maxBadEvents) {
+    this(maxEventBytes, heartbeat, idleTimeout, batch, maxBadEvents, DEFAULT_STREAM_WINDOW);
+  }
 
   public LinkSettings {
     if (maxEventBytes < 64) {
@@ -25,6 +38,14 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
     if (batch < 1 || batch > 65536) {
       throw new IllegalArgumentException("batch must be 1-65536");
     }
+    if (streamWindow < 65_535 || streamWindow > MAX_STREAM_WINDOW) {
+      throw new IllegalArgumentException("stream-window must be 65535-" + MAX_STREAM_WINDOW + " bytes");
+    }
+  }
+
+  /** The same settings with another stream window. */
+  public LinkSettings withStreamWindow(int bytes) {
+    return new LinkSettings(maxEventBytes, heartbeat, idleTimeout, batch, maxBadEvents, bytes);
   }
 
   /** How often the link's timer looks at heartbeats and idleness. */

@@ -68,6 +68,33 @@ class BackpressureTest {
   }
 
   /**
+   * {@code eventpaths.link.stream-window} is what a client lets a service send ahead of a
+   * stopped reader: with 1 MiB, the producer runs on past the default bound (a 64 KiB window),
+   * and still stops within that window, the writer's allowance past it and a batch.
+   */
+  @Test
+  void aClientsStreamWindowSetsHowFarAServiceRunsAheadOfAStoppedReader() throws Exception {
+    int window = 1024 * 1024;
+    var settings = TestPeers.settings(Duration.ofSeconds(15), Duration.ofSeconds(45)).withStreamWindow(window);
+    try (LinkClient client = TestPeers.client(vertx, "h2c", settings,
+        new dev.eventpaths.internal.LinkMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
+        TestPeers.SECRET)) {
+      double before = emitted();
+      Reader reader = new Reader();
+      client.open(LinkRequest.to("echo", "source").param("n", "1000000").param("size", "100"),
+          Multi.createFrom().empty()).subscribe().withSubscriber(reader);
+      reader.request(1_000);
+      long ahead = waitUntilStable(() -> (long) (emitted() - before)) - reader.received.get();
+      // ~190-byte lines: the window alone is ~5,500 of them; the writer goes on at most 256 KiB
+      // past it (StreamWritability), then a batch of 128.
+      long most = (window + 256 * 1024) / 150 + 128;
+      assertTrue(ahead > BOUND && ahead <= most,
+          "a 1 MiB window lets the service run " + BOUND + "-" + most + " events ahead: it ran " + ahead);
+      reader.subscription.cancel();
+    }
+  }
+
+  /**
    * A service that completes while its caller still sends (the caller's body stays open, as a
    * guest's upload does behind the gateway): the end of the output must reach a slow reader
    * whole. The server used to reset the stream right after ending its response, and the reset
