@@ -114,6 +114,9 @@ public class SystemStats {
     for (var c : s.counters()) {
       total += c.count();
     }
+    for (var c : s.functionCounters()) {
+      total += c.count();
+    }
     for (var g : s.gauges()) {
       total += g.value();
     }

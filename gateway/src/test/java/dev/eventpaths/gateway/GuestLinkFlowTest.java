@@ -162,9 +162,9 @@ class GuestLinkFlowTest {
     long emitted = waitUntilStable(() -> echoCounter("echo_source_emitted_total"));
     assertTrue(emitted < 20_000, "the host's producer stopped early: " + emitted + " of 1,000,000 emitted");
     long relayedIn = (long) runtime.metrics().registry().get("eventpaths.events")
-        .tag("side", "client").tag("service", "source").tag("direction", "in").counter().count();
+        .tag("side", "client").tag("service", "source").tag("direction", "in").functionCounter().count();
     long relayedOut = (long) runtime.metrics().registry().get("eventpaths.events")
-        .tag("side", "guest").tag("service", "source").tag("direction", "out").counter().count();
+        .tag("side", "guest").tag("service", "source").tag("direction", "out").functionCounter().count();
     assertTrue(relayedIn - relayedOut <= 1_000,
         "the gateway holds at most a batch plus a chunk: read " + relayedIn + ", wrote " + relayedOut);
     down.response.resume();
@@ -184,7 +184,7 @@ class GuestLinkFlowTest {
     vertx.runOnContext(v -> pump(up, written, pad));
     long stalled = waitUntilStable(() -> written[0]);
     long bytesIntoGateway = (long) runtime.metrics().registry().get("eventpaths.bytes")
-        .tag("side", "guest").tag("service", "sink").tag("direction", "in").counter().count();
+        .tag("side", "guest").tag("service", "sink").tag("direction", "in").functionCounter().count();
     assertTrue(stalled < 5_000, "the guest's writer stalled: " + stalled + " events written");
     assertTrue(bytesIntoGateway < 600_000, "the gateway read little of the upload: " + bytesIntoGateway + " bytes");
     up.reset();

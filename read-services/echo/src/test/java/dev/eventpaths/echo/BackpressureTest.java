@@ -55,14 +55,14 @@ class BackpressureTest {
       assertTrue(emitted - received <= BOUND,
           "producer stopped within the bound while the reader was paused: emitted " + emitted + ", read " + received);
       double pausedSeconds = server.metrics().registry().get("eventpaths.backpressure.paused")
-          .tag("side", "server").tag("service", "source").timer().totalTime(TimeUnit.SECONDS);
+          .tag("side", "server").tag("service", "source").functionTimer().totalTime(TimeUnit.SECONDS);
       reader.request(Long.MAX_VALUE);
       assertTrue(reader.done.await(120, TimeUnit.SECONDS), "all events arrive after resuming");
       assertEquals(null, reader.failure.get());
       assertEquals(TEN_MILLION + 1, reader.received.get(), "every event once, plus link.ready");
       assertEquals(0, reader.outOfOrder.get(), "in order");
       assertTrue(server.metrics().registry().get("eventpaths.backpressure.paused")
-          .tag("side", "server").tag("service", "source").timer().totalTime(TimeUnit.SECONDS) >= pausedSeconds,
+          .tag("side", "server").tag("service", "source").functionTimer().totalTime(TimeUnit.SECONDS) >= pausedSeconds,
           "time paused is measured");
     }
   }
