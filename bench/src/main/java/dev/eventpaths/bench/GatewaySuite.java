@@ -81,6 +81,8 @@ final class GatewaySuite {
     GuestLoad.Window paced;
     GuestLoad.Drained pacedDrained;
     double heapBytesPerLink = Double.NaN;
+    /** The same from the class histogram (live objects only, net over all classes): steadier. */
+    double histogramBytesPerLink = Double.NaN;
     String heapDetail = "";
     /** The gateway's classes that grew most with the idle pairs: "bytes per link  instances per link  class". */
     final List<String> perLinkClasses = new ArrayList<>();
@@ -240,7 +242,8 @@ final class GatewaySuite {
       // Memory: the server's heap after a full GC, before and after opening idle pairs.
       Thread.sleep(500);
       long[] before = heap(peer, server, echo, g);
-      Map<String, long[]> histogramBefore = peer.equals("gateway") ? histogram(server.process().pid()) : Map.of();
+      boolean jvm = !peer.equals("node");
+      Map<String, long[]> histogramBefore = jvm ? histogram(server.process().pid()) : Map.of();
       guests = g.newGuests(guestsNeeded);
       t0 = System.nanoTime();
       g.open(guests, s.pairs(), s.perGuest(), "i", 100);
@@ -248,8 +251,9 @@ final class GatewaySuite {
       Bench.log("  %-16s %,d pairs open in %.2f s (warm server)", name, s.pairs(), f.reopenSeconds);
       Thread.sleep(1000);
       long[] after = heap(peer, server, echo, g);
-      if (peer.equals("gateway")) {
-        perLinkClasses(histogramBefore, histogram(server.process().pid()), s.pairs(), f.perLinkClasses);
+      if (jvm) {
+        List<String> classes = peer.equals("gateway") ? f.perLinkClasses : new ArrayList<>();
+        f.histogramBytesPerLink = perLinkClasses(histogramBefore, histogram(server.process().pid()), s.pairs(), classes);
       }
       f.heapBytesPerLink = (after[0] - before[0]) / (double) s.pairs();
       if (peer.equals("gateway")) {
@@ -263,7 +267,8 @@ final class GatewaySuite {
             + "and rss %+.1f KB per pair", before[0] / 1e6, after[0] / 1e6,
             (after[1] - before[1]) / 1024.0 / s.pairs(), (after[2] - before[2]) / 1024.0 / s.pairs());
       }
-      Bench.log("  %-16s heap per idle paired link: %.2f KB (%s)", name, f.heapBytesPerLink / 1024, f.heapDetail);
+      Bench.log("  %-16s heap per idle paired link: %.2f KB (%s); class histogram %.2f KB", name,
+          f.heapBytesPerLink / 1024, f.heapDetail, f.histogramBytesPerLink / 1024);
       g.closeAll(Duration.ofSeconds(30));
       g.errors.forEach(f.errors::add);
       if (!f.errors.isEmpty()) {
@@ -390,8 +395,21 @@ final class GatewaySuite {
     return out;
   }
 
-  /** The classes whose live bytes grew most from {@code before} to {@code after}, per link. */
-  private static void perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links, List<String> out) {
+  /**
+   * The classes whose live bytes grew most from {@code before} to {@code after}, per link, into
+   * {@code out}; returns the net growth of all classes together, in bytes per link.
+   */
+  private static double perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links,
+      List<String> out) {
+    long net = 0;
+    for (var e : after.entrySet()) {
+      net += e.getValue()[1] - before.getOrDefault(e.getKey(), new long[2])[1];
+    }
+    for (var e : before.entrySet()) {
+      if (!after.containsKey(e.getKey())) {
+        net -= e.getValue()[1];
+      }
+    }
     after.entrySet().stream()
         .map(e -> {
           long[] b = before.getOrDefault(e.getKey(), new long[2]);
@@ -402,6 +420,7 @@ final class GatewaySuite {
         .limit(24)
         .forEach(e -> out.add(String.format(Locale.ROOT, "%,.0f B in %.1f x %s", e.getValue()[1] / (double) links,
             e.getValue()[0] / (double) links, e.getKey())));
+    return net / (double) links;
   }
 
   static long jvmHeapAfterGc(long pid) throws Exception {
@@ -498,6 +517,7 @@ final class GatewaySuite {
     double gHeap = gw == null ? Double.NaN : gw.heapBytesPerLink / 1024;
     row(b, "heap per idle paired link, KB (after GC)", cols, f -> f.heapBytesPerLink / 1024, "%.2f",
         goal(gHeap <= 10, gHeap, 0, "at most 10 KB"));
+    row(b, "the same from the class histogram, KB (JVMs)", cols, f -> f.histogramBytesPerLink / 1024, "%.2f", "");
     row(b, "server CPU per event at peak, us", cols, f -> cpu(f, true, true), "%.1f", "");
     textRow(b, "of it, gateway + echo app, us", cols, f -> f.peer.equals("gateway") && f.peakCpu != null
         ? f.peakCpu.split() : "-");
