@@ -184,7 +184,10 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       });
       writer = new OutboundWriter(context, req, settings.batch(), this,
           StreamWritability.of(req.connection(), req::streamId));
-      req.sendHead();
+      // Once sent, the request's headers (the credential among them) are not needed again, and
+      // the request would keep them for the link's whole life: an idle link's share of the heap.
+      io.vertx.core.http.HttpClientRequest sent = req;
+      req.sendHead().onSuccess(v -> sent.headers().clear());
       ticking = Ticks.every(context, settings.tickMillis(), this::tick);
       out.subscribe(writer);
     });
@@ -207,6 +210,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     if (resp.statusCode() == 200) {
       responseStarted = true;
+      resp.headers().clear(); // not read; kept for the link's life otherwise
       inbound.attach(resp);
       return;
     }

@@ -139,6 +139,9 @@ public class LinkServer {
     }
     String guest = req.getHeader("eventpaths-guest");
     String caller = req.getHeader("eventpaths-caller");
+    // Read once, and the stream would keep them for the link's whole life (the credential
+    // among them): an idle link's share of the heap.
+    req.headers().clear();
     Map<String, String> params = new HashMap<>();
     req.params().forEach(p -> {
       if (!p.getKey().equals("service")) {

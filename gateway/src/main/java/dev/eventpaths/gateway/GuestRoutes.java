@@ -168,12 +168,16 @@ public class GuestRoutes {
     String service = rc.pathParam("service");
     String link = rc.pathParam("link");
     String key = guest + "/" + service + "/" + link;
-    boolean batchMode = !isUpload && "batch".equals(req.getParam("mode"));
+    boolean batchMode = !isUpload && req.query() != null && "batch".equals(req.getParam("mode"));
     Map<String, String> params = linkParams(req);
     if (params == null) {
       refuse(rc, 400, "bad_params", "at most 16 query parameters, names up to 32 and values up to 256 characters", null);
       return;
     }
+    // Everything needed from the request is read now; the pair holds the request for the
+    // link's whole life, and with it every header the browser sent (a few hundred bytes each
+    // from a browser: user-agent, sec-fetch-*, accept-*, ...). An idle link's share of the heap.
+    req.headers().clear();
 
     GuestPair pair;
     GuestPair superseded = null;
@@ -289,6 +293,9 @@ public class GuestRoutes {
    */
   private static Map<String, String> linkParams(HttpServerRequest req) {
     Map<String, String> out = new java.util.LinkedHashMap<>();
+    if (req.query() == null) {
+      return out; // and no parameter map kept in the request for nothing
+    }
     for (var e : req.params()) {
       String k = e.getKey();
       if (k.equals("mode") || k.equals("service") || k.equals("link")) {
