@@ -36,7 +36,8 @@ public final class Bench {
    * {@code eventpaths.link.stream-window}, the echo app's {@code quarkus.http.initial-window-size}),
    * or null for the library's defaults.
    */
-  static final Integer LINK_WINDOW = Integer.getInteger("bench.linkWindow");
+  static final LinkSettings LINK_SETTINGS = System.getProperty("bench.linkWindow") == null ? LinkSettings.DEFAULTS
+      : LinkSettings.DEFAULTS.withStreamWindow(Integer.getInteger("bench.linkWindow"));
 
   record Config(Path root, List<String> suites, long events, long warmupEvents, int links, int roundTrips,
       int warmupRoundTrips, int rounds, List<String> peers, List<String> serverJvm, Path out) {
@@ -179,25 +180,24 @@ public final class Bench {
     try (Procs procs = new Procs(c.root().resolve("bench/target/bench-logs"))) {
       // Start every server first (they start in parallel), then measure one peer at a time.
       String secret = UUID.randomUUID().toString();
-      String classpath = System.getProperty("java.class.path");
       Map<String, Procs.Server> servers = new LinkedHashMap<>();
       for (String peer : c.peers()) {
         int port = Procs.freePort();
-        List<String> cmd = new ArrayList<>(List.of(Procs.java()));
-        cmd.addAll(c.serverJvm());
-        switch (peer) {
+        List<String> cmd = switch (peer) {
           case "links" -> {
-            cmd.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port));
-            if (LINK_WINDOW != null) { // the server's side of the window, as a deployment would set it
-              cmd.addAll(List.of("-Dquarkus.http.initial-window-size=" + LINK_WINDOW,
-                  "-Dquarkus.http.http2-connection-window-size=" + 256L * LINK_WINDOW));
-            }
-            cmd.addAll(List.of("-jar", jar.toString()));
+            List<String> l = new ArrayList<>(List.of(Procs.java()));
+            l.addAll(c.serverJvm());
+            // the server's side of the window, as a deployment would set it
+            l.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port,
+                "-Dquarkus.http.initial-window-size=" + LINK_SETTINGS.streamWindow(),
+                "-Dquarkus.http.http2-connection-window-size=" + LINK_SETTINGS.connectionWindow(),
+                "-jar", jar.toString()));
+            yield l;
           }
-          case "grpc" -> cmd.addAll(List.of("-cp", classpath, GrpcEchoServer.class.getName(), "" + port));
-          case "raw" -> cmd.addAll(List.of("-cp", classpath, RawEchoServer.class.getName(), "" + port));
+          case "grpc" -> Procs.benchMain(c.serverJvm(), GrpcEchoServer.class, "" + port);
+          case "raw" -> Procs.benchMain(c.serverJvm(), RawEchoServer.class, "" + port);
           default -> throw new IllegalArgumentException("unknown peer '" + peer + "' (links, grpc, raw)");
-        }
+        };
         servers.put(peer, procs.start(peer, port, cmd, Map.of("EVENTPATHS_LINK_SECRET", secret)));
       }
       for (Procs.Server s : servers.values()) {
@@ -207,8 +207,7 @@ public final class Bench {
       for (String name : c.peers()) {
         Procs.Server s = servers.get(name);
         peers.put(name, switch (name) {
-          case "links" -> new LinksPeer(URI.create("http://127.0.0.1:" + s.port()), secret,
-              LINK_WINDOW == null ? LinkSettings.DEFAULT_STREAM_WINDOW : LINK_WINDOW);
+          case "links" -> new LinksPeer(URI.create("http://127.0.0.1:" + s.port()), secret, LINK_SETTINGS);
           case "grpc" -> new GrpcPeer(s.port());
           default -> new RawPeer(s.port());
         });

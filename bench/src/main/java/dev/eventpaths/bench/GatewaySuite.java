@@ -158,11 +158,8 @@ final class GatewaySuite {
     }
     if (s.peers().contains("vertx")) {
       int port = Procs.freePort();
-      List<String> cmd = new ArrayList<>(List.of(Procs.java()));
-      cmd.addAll(c.serverJvm());
-      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), VertxRelay.class.getName(), "" + port,
-          certs.resolve("server.crt").toString(), certs.resolve("server.key").toString()));
-      servers.put("vertx", procs.start("vertx-relay", port, cmd, Map.of()));
+      servers.put("vertx", procs.start("vertx-relay", port, Procs.benchMain(c.serverJvm(), VertxRelay.class, "" + port,
+          certs.resolve("server.crt").toString(), certs.resolve("server.key").toString()), Map.of()));
     }
     if (node != null) {
       int port = Procs.freePort();
@@ -401,15 +398,7 @@ final class GatewaySuite {
    */
   private static double perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links,
       List<String> out) {
-    long net = 0;
-    for (var e : after.entrySet()) {
-      net += e.getValue()[1] - before.getOrDefault(e.getKey(), new long[2])[1];
-    }
-    for (var e : before.entrySet()) {
-      if (!after.containsKey(e.getKey())) {
-        net -= e.getValue()[1];
-      }
-    }
+    long net = liveBytes(after) - liveBytes(before);
     after.entrySet().stream()
         .map(e -> {
           long[] b = before.getOrDefault(e.getKey(), new long[2]);
@@ -421,6 +410,10 @@ final class GatewaySuite {
         .forEach(e -> out.add(String.format(Locale.ROOT, "%,.0f B in %.1f x %s", e.getValue()[1] / (double) links,
             e.getValue()[0] / (double) links, e.getKey())));
     return net / (double) links;
+  }
+
+  private static long liveBytes(Map<String, long[]> histogram) {
+    return histogram.values().stream().mapToLong(v -> v[1]).sum();
   }
 
   static long jvmHeapAfterGc(long pid) throws Exception {

@@ -27,8 +27,8 @@ final class LinksPeer implements Peer {
   private final Vertx vertx = Vertx.vertx();
   private final LinkClient client;
 
-  LinksPeer(URI url, String secret, int streamWindow) {
-    client = new LinkClient(vertx, LinkSettings.DEFAULTS.withStreamWindow(streamWindow),
+  LinksPeer(URI url, String secret, LinkSettings settings) {
+    client = new LinkClient(vertx, settings,
         new LinkMetrics(new SimpleMeterRegistry()), "bench",
         Map.of("echo", new LinkClient.Target("echo", url, secret, null, 4)));
   }

@@ -42,6 +42,15 @@ final class Procs implements AutoCloseable {
     return Path.of(System.getProperty("java.home"), "bin", "java").toString();
   }
 
+  /** The command that runs {@code main} from this bench's own classpath, with {@code jvm} options. */
+  static List<String> benchMain(List<String> jvm, Class<?> main, String... args) {
+    List<String> cmd = new ArrayList<>(List.of(java()));
+    cmd.addAll(jvm);
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+    cmd.addAll(List.of(args));
+    return cmd;
+  }
+
   Server start(String name, int port, List<String> command, Map<String, String> env) throws IOException {
     Path log = logs.resolve(name + ".log");
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());

@@ -31,15 +31,6 @@ public final class LinkClient implements AutoCloseable {
   /** One configured target. */
   public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {}
 
-  /** What a peer may send on one link before its reader takes it, by default (HTTP/2 stream window). */
-  static final int STREAM_WINDOW = LinkSettings.DEFAULT_STREAM_WINDOW;
-  /** What a peer may send on one connection before readers take it: 256 links' stream windows. */
-  static final int CONNECTION_WINDOW = connectionWindow(STREAM_WINDOW);
-
-  static int connectionWindow(int streamWindow) {
-    return 256 * streamWindow;
-  }
-
   private final Vertx vertx;
   private final LinkSettings settings;
   private final LinkMetrics metrics;
@@ -165,7 +156,7 @@ public final class LinkClient implements AutoCloseable {
         // stream window) cannot use it all up and stall their neighbours on the connection.
         // Writers stay bounded by the stream window through StreamWritability.
         .setInitialSettings(new Http2Settings().setInitialWindowSize(settings.streamWindow()))
-        .setHttp2ConnectionWindowSize(connectionWindow(settings.streamWindow()))
+        .setHttp2ConnectionWindowSize(settings.connectionWindow())
         .setDefaultHost(t.url().getHost())
         .setDefaultPort(port(t))
         .setConnectTimeout(5_000)

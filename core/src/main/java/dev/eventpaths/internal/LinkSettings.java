@@ -43,6 +43,15 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
     }
   }
 
+  /**
+   * The HTTP/2 connection window that goes with the stream window: 256 links' worth, so that
+   * links whose readers stopped (each holding at most its stream window) cannot use it up and
+   * stall their neighbours on a shared connection.
+   */
+  public int connectionWindow() {
+    return 256 * streamWindow;
+  }
+
   /** The same settings with another stream window. */
   public LinkSettings withStreamWindow(int bytes) {
     return new LinkSettings(maxEventBytes, heartbeat, idleTimeout, batch, maxBadEvents, bytes);

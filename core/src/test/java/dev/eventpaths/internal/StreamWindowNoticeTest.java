@@ -40,8 +40,8 @@ class StreamWindowNoticeTest {
   void start() throws Exception {
     vertx = Vertx.vertx();
     server = vertx.createHttpServer(new HttpServerOptions()
-            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkClient.STREAM_WINDOW))
-            .setHttp2ConnectionWindowSize(LinkClient.CONNECTION_WINDOW))
+            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+            .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
         .requestHandler(req -> {
           long[] bytes = {0};
           AtomicReference<String> last = new AtomicReference<>("");
@@ -57,8 +57,8 @@ class StreamWindowNoticeTest {
     client = vertx.createHttpClient(new HttpClientOptions()
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false)
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkClient.STREAM_WINDOW))
-        .setHttp2ConnectionWindowSize(LinkClient.CONNECTION_WINDOW));
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()));
   }
 
   @AfterEach
