@@ -40,6 +40,9 @@ describe('the task board', () => {
     // shared 2-core machine); the changes after it are the ones timed.
     await a.evaluate(() => /** @type {any} */ (window).__board.addTask('warm-up'));
     await eventually(async () => (await shown(b)).length === 1, 15_000, 'the warm-up change');
+    // Alice's list shows her own change once her board hears it from the read side and draws
+    // it, which can be after Bob's: the removal below reads her list.
+    await eventually(async () => (await shown(a)).length === 1, 15_000, 'the warm-up change on Alice\'s board');
     await a.evaluate(() => {
       const w = /** @type {any} */ (window);
       w.__board.command('task.remove', { task: w.__board.tasks()[0].task });
