@@ -61,13 +61,15 @@ public interface EventpathsConfig {
     int maxBadEvents();
 
     /**
-     * What a service may send on one link this app opened before the app's reader takes it:
-     * the HTTP/2 stream window of this app's link connections, in bytes (65535 to 4 MiB). It
-     * bounds what a link whose reader stopped holds here; one link's throughput needs a window
-     * of about what crosses it while the peer's window update is on its way (docs/PROTOCOL.md,
-     * section 4). The other direction is the server's {@code quarkus.http.initial-window-size}.
+     * What the peer of one link may send before this app's reader takes it, in bytes (65535 to
+     * 4 MiB; the default 1 MiB is gRPC-java's): the HTTP/2 stream window of the connections
+     * this app opens links on, and the window this app grants each link another host service
+     * opens to it. Links the gateway opened for a guest keep {@code quarkus.http.initial-window-size}
+     * (64 KiB): a guest's input is untrusted. It bounds what a link whose reader stopped holds
+     * here; one link's throughput needs a window of about what crosses it while the peer's
+     * window update is on its way (docs/PROTOCOL.md, section 4).
      */
-    @WithDefault("65536")
+    @WithDefault("1048576")
     int streamWindow();
   }
 

@@ -32,9 +32,9 @@ public final class Bench {
 
   /** Run settings, from system properties. */
   /**
-   * {@code -Dbench.linkWindow=N}: the links' HTTP/2 stream window on both sides (the client's
-   * {@code eventpaths.link.stream-window}, the echo app's {@code quarkus.http.initial-window-size}),
-   * or null for the library's defaults.
+   * {@code -Dbench.linkWindow=N}: the links' HTTP/2 stream window on both sides
+   * ({@code eventpaths.link.stream-window} of the client and of the echo app, which grants it to
+   * each host link), or null for the library's defaults (1 MiB).
    */
   static final LinkSettings LINK_SETTINGS = System.getProperty("bench.linkWindow") == null ? LinkSettings.DEFAULTS
       : LinkSettings.DEFAULTS.withStreamWindow(Integer.getInteger("bench.linkWindow"));
@@ -189,7 +189,7 @@ public final class Bench {
             l.addAll(c.serverJvm());
             // the server's side of the window, as a deployment would set it
             l.addAll(List.of("-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port,
-                "-Dquarkus.http.initial-window-size=" + LINK_SETTINGS.streamWindow(),
+                "-Deventpaths.link.stream-window=" + LINK_SETTINGS.streamWindow(),
                 "-Dquarkus.http.http2-connection-window-size=" + LINK_SETTINGS.connectionWindow(),
                 "-jar", jar.toString()));
             yield l;

@@ -10,13 +10,18 @@ import java.time.Duration;
  * @param idleTimeout end the link after this long without reading anything while willing to read
  * @param batch how many events to request from a producer at a time
  * @param maxBadEvents refused lines tolerated per link before it is ended
- * @param streamWindow what a link client lets the service send on one link before its reader
- *     takes it (the HTTP/2 stream window of the client's connections, in bytes)
+ * @param streamWindow what a link's peer may send on it before this side's reader takes it, in
+ *     bytes: the HTTP/2 stream window of a client's connections, and the window a server grants
+ *     each link between host services (links opened for a guest keep the server's
+ *     {@code quarkus.http.initial-window-size})
  */
 public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleTimeout, int batch, int maxBadEvents,
     int streamWindow) {
-  /** The default stream window: 64 KiB (see {@code eventpaths.link.stream-window}). */
-  public static final int DEFAULT_STREAM_WINDOW = 64 * 1024;
+  /**
+   * The default stream window: 1 MiB, gRPC-java's default flow-control window (see
+   * {@code eventpaths.link.stream-window}).
+   */
+  public static final int DEFAULT_STREAM_WINDOW = 1024 * 1024;
   /** The largest stream window: 256 of them still fit an HTTP/2 connection window. */
   public static final int MAX_STREAM_WINDOW = 4 * 1024 * 1024;
 

@@ -63,6 +63,11 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
         "link broken: " + t.getMessage()));
     response.closeHandler(v -> inbound.breakWith("connection_lost", "the connection closed"));
     writer.writeControl(Event.of(Event.LINK_READY, Map.of("link", link.linkId(), "service", link.service())));
+    if (link.guestId().isEmpty()) {
+      // A link between host services gets this app's stream window; a link the gateway opened
+      // for a guest keeps the connection's small one (ReceiveWindow says why).
+      ReceiveWindow.grow(request.connection(), response.streamId(), settings.streamWindow());
+    }
     inbound.attach(request);
     ticking = Ticks.every(context, settings.tickMillis(), this::tick);
     Multi<Event> out;

@@ -15,9 +15,10 @@ class LinkSettingsTest {
   }
 
   @Test
-  void theDefaultsKeepTheSmallWindowAndAnotherCanBeChosen() {
-    assertEquals(64 * 1024, LinkSettings.DEFAULTS.streamWindow());
-    assertEquals(512 * 1024, LinkSettings.DEFAULTS.withStreamWindow(512 * 1024).streamWindow());
-    assertEquals(LinkSettings.DEFAULTS.batch(), LinkSettings.DEFAULTS.withStreamWindow(512 * 1024).batch());
+  void theDefaultWindowIsGrpcJavasAndAnotherCanBeChosen() {
+    assertEquals(1024 * 1024, LinkSettings.DEFAULTS.streamWindow());
+    assertEquals(256 * 1024 * 1024, LinkSettings.DEFAULTS.connectionWindow());
+    assertEquals(64 * 1024, LinkSettings.DEFAULTS.withStreamWindow(64 * 1024).streamWindow());
+    assertEquals(LinkSettings.DEFAULTS.batch(), LinkSettings.DEFAULTS.withStreamWindow(64 * 1024).batch());
   }
 }

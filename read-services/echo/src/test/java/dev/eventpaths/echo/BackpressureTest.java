@@ -7,6 +7,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.LinkRequest;
 import dev.eventpaths.internal.LinkClient;
 import dev.eventpaths.internal.LinkRuntime;
+import dev.eventpaths.internal.LinkSettings;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.mutiny.Multi;
@@ -20,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Flow;
+import org.eclipse.microprofile.config.ConfigProvider;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,12 +32,21 @@ import org.junit.jupiter.api.Test;
 class BackpressureTest {
   static final long TEN_MILLION = Long.getLong("backpressure.events", 10_000_000L);
   /**
-   * What may sit between a paused reader and its producer: the reader's 64 KiB stream window,
-   * the writer's write queue (about one window), one batch of 128 events, and the chunk the
-   * reader had already decoded. With ~190-byte events that is well under 2,000 events; the
-   * bound leaves room for HTTP/2 framing and timing but is 5,000x smaller than the producer.
+   * What may sit between a paused reader and its producer with a 64 KiB stream window: the
+   * window, the writer's write queue (about one window), one batch of 128 events, and the
+   * chunk the reader had already decoded. With ~190-byte events that is well under 2,000
+   * events; the bound leaves room for HTTP/2 framing and timing but is 5,000x smaller than the
+   * producer.
    */
   static final long BOUND = 2_000;
+
+  /**
+   * The same for any window: the window in ~150-byte lines at the least, the 256 KiB a writer
+   * may go past Netty's "not writable" (StreamWritability), and a batch of 128.
+   */
+  static long most(int window) {
+    return (window + 256 * 1024) / 150 + 128;
+  }
 
   @Inject Vertx vertx;
   @Inject MeterRegistry registry;
@@ -52,7 +63,8 @@ class BackpressureTest {
       long emitted = waitUntilStable(() -> (long) (emitted() - before));
       long received = reader.received.get();
       assertEquals(1_000, received, "got what was asked for");
-      assertTrue(emitted - received <= BOUND,
+      // The client's default stream window (1 MiB) is what the service may run ahead.
+      assertTrue(emitted - received <= most(LinkSettings.DEFAULT_STREAM_WINDOW),
           "producer stopped within the bound while the reader was paused: emitted " + emitted + ", read " + received);
       double pausedSeconds = server.metrics().registry().get("eventpaths.backpressure.paused")
           .tag("side", "server").tag("service", "source").functionTimer().totalTime(TimeUnit.SECONDS);
@@ -69,12 +81,20 @@ class BackpressureTest {
 
   /**
    * {@code eventpaths.link.stream-window} is what a client lets a service send ahead of a
-   * stopped reader: with 1 MiB, the producer runs on past the default bound (a 64 KiB window),
-   * and still stops within that window, the writer's allowance past it and a batch.
+   * stopped reader: with 64 KiB the producer stops within {@link #BOUND}; with 1 MiB it runs on
+   * past that, and still stops within that window, the writer's allowance past it and a batch.
    */
   @Test
   void aClientsStreamWindowSetsHowFarAServiceRunsAheadOfAStoppedReader() throws Exception {
+    assertTrue(ranAhead(64 * 1024) <= BOUND, "a 64 KiB window holds the service to " + BOUND + " events ahead");
     int window = 1024 * 1024;
+    long ahead = ranAhead(window);
+    assertTrue(ahead > BOUND && ahead <= most(window),
+        "a 1 MiB window lets the service run " + BOUND + "-" + most(window) + " events ahead: it ran " + ahead);
+  }
+
+  /** How many events the source service runs ahead of a reader that took 1,000 and stopped. */
+  private long ranAhead(int window) throws Exception {
     var settings = TestPeers.settings(Duration.ofSeconds(15), Duration.ofSeconds(45)).withStreamWindow(window);
     try (LinkClient client = TestPeers.client(vertx, "h2c", settings,
         new dev.eventpaths.internal.LinkMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
@@ -85,12 +105,8 @@ class BackpressureTest {
           Multi.createFrom().empty()).subscribe().withSubscriber(reader);
       reader.request(1_000);
       long ahead = waitUntilStable(() -> (long) (emitted() - before)) - reader.received.get();
-      // ~190-byte lines: the window alone is ~5,500 of them; the writer goes on at most 256 KiB
-      // past it (StreamWritability), then a batch of 128.
-      long most = (window + 256 * 1024) / 150 + 128;
-      assertTrue(ahead > BOUND && ahead <= most,
-          "a 1 MiB window lets the service run " + BOUND + "-" + most + " events ahead: it ran " + ahead);
       reader.subscription.cancel();
+      return ahead;
     }
   }
 
@@ -122,6 +138,31 @@ class BackpressureTest {
 
   @Test
   void aServiceThatStopsReadingStopsTheCallersProducer() throws Exception {
+    // A link between host services: the service grants it its stream window (1 MiB by default).
+    int window = server.settings().streamWindow();
+    long stalled = sendToAServiceThatStopsReading(LinkRequest.to("echo", "hold"));
+    assertTrue(stalled <= most(window), "bounded in flight between producer and a service that reads nothing: " + stalled);
+  }
+
+  /**
+   * A link the gateway opened for a guest keeps the connection's small window (64 KiB) at the
+   * service, whatever window host links get: what an untrusted guest can park in a service
+   * that stops reading is one small window per link.
+   */
+  @Test
+  void aLinkOpenedForAGuestKeepsTheSmallWindowAtAServiceThatStopsReading() throws Exception {
+    assertTrue(server.settings().streamWindow() >= 1024 * 1024, "host links get a large window here");
+    long host = sendToAServiceThatStopsReading(LinkRequest.to("echo", "hold"));
+    long guest = sendToAServiceThatStopsReading(LinkRequest.to("echo", "hold").guest("g-1"));
+    assertTrue(guest <= BOUND, "a guest's link is held to " + BOUND + " events ahead: " + guest);
+    assertTrue(host > 2 * guest, "a host link runs further ahead (" + host + ") than a guest's (" + guest + ")");
+  }
+
+  /**
+   * Sends up to 200,000 events to a service that reads none until the caller's producer stops,
+   * then lets the service read: returns where the producer stopped, once all arrived in order.
+   */
+  private long sendToAServiceThatStopsReading(LinkRequest request) throws Exception {
     CompletableFuture<AssertSubscriber<Event>> held = new CompletableFuture<>();
     Hold.NEXT.set(held);
     AtomicLong produced = new AtomicLong();
@@ -131,12 +172,11 @@ class BackpressureTest {
       return seq + 1;
     });
     try (LinkClient client = TestPeers.client(vertx, "h2c")) {
-      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "hold"), endless.select().first(200_000))
+      AssertSubscriber<Event> answers = client.open(request, endless.select().first(200_000))
           .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
       AssertSubscriber<Event> service = held.get(10, TimeUnit.SECONDS);
       long stalled = waitUntilStable(produced::get);
       assertTrue(stalled < 200_000, "the caller's producer stopped: " + stalled);
-      assertTrue(stalled <= BOUND * 2, "bounded in flight between producer and a service that reads nothing: " + stalled);
       service.request(Long.MAX_VALUE);
       service.awaitItems(200_000, Duration.ofSeconds(60));
       for (int i = 0; i < 200_000; i++) {
@@ -146,6 +186,7 @@ class BackpressureTest {
       }
       service.awaitCompletion(Duration.ofSeconds(10));
       answers.cancel();
+      return stalled;
     }
   }
 

@@ -29,9 +29,11 @@ final class Guests {
 
   private Guests() {}
 
+  /** A link client set as the gateway's: its stream window is 64 KiB (gateway/application.properties). */
   static LinkClient client(Vertx vertx) {
     int port = ConfigProvider.getConfig().getValue("quarkus.http.test-port", Integer.class);
-    return new LinkClient(vertx, LinkSettings.DEFAULTS, new LinkMetrics(new SimpleMeterRegistry()), "gateway",
+    return new LinkClient(vertx, LinkSettings.DEFAULTS.withStreamWindow(64 * 1024),
+        new LinkMetrics(new SimpleMeterRegistry()), "gateway",
         Map.of("tasks-read", new LinkClient.Target("tasks-read", URI.create("http://localhost:" + port), SECRET, null, 4)));
   }
 
