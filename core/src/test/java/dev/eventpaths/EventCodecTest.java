@@ -46,6 +46,22 @@ class EventCodecTest {
   }
 
   @Test
+  void aSeqIsWrittenAsItsDecimalDigitsAtEveryLength() {
+    List<Long> seqs = new ArrayList<>(List.of(1L, 9L, Long.MAX_VALUE));
+    java.util.Random random = new java.util.Random(7);
+    for (long p = 10; p > 0 && p <= 1_000_000_000_000_000_000L; p *= 10) {
+      seqs.addAll(List.of(p - 1, p, p + 1, p + random.nextInt(1_000)));
+    }
+    for (int i = 0; i < 10_000; i++) {
+      seqs.add(1 + (random.nextLong() >>> 1) % Long.MAX_VALUE);
+    }
+    for (long seq : seqs) {
+      String line = new String(EventEncoder.encode(Event.of("x").withSeq(seq)), StandardCharsets.US_ASCII);
+      assertEquals("{\"type\":\"x\",\"seq\":" + seq + "}\n", line);
+    }
+  }
+
+  @Test
   void eventsSplitAcrossChunksAtEveryByteAreReassembled() {
     String line = "{\"type\":\"a.b\",\"id\":\"x-1\",\"seq\":42,\"data\":{\"text\":\"h\u00e9llo \u2603\"}}\n";
     byte[] bytes = (line + line + line).getBytes(StandardCharsets.UTF_8);
