@@ -159,8 +159,11 @@ final class CanonicalEvent {
    * past it, or -1 if there is none there or this method is not sure (see the class comment).
    */
   static int skipValue(byte[] b, int i, int end) {
-    // containers[d] is true for an object, false for an array, at nesting depth d
-    boolean[] containers = null;
+    // Whether the container at nesting depth d is an object (else an array): bit d of shallow
+    // below depth 64, deep[d] beyond (made only for such data: most events are a level or two,
+    // and a 256-entry array per event was a measurable share of decoding).
+    long shallow = 0;
+    boolean[] deep = null;
     int depth = 0;
     while (true) {
       // --- a value at i
@@ -175,10 +178,15 @@ final class CanonicalEvent {
           if (depth == MAX_DEPTH) {
             return -1;
           }
-          if (containers == null) {
-            containers = new boolean[MAX_DEPTH];
+          if (depth < 64) {
+            shallow = c == '{' ? shallow | 1L << depth : shallow & ~(1L << depth);
+          } else {
+            if (deep == null) {
+              deep = new boolean[MAX_DEPTH];
+            }
+            deep[depth] = c == '{';
           }
-          containers[depth++] = c == '{';
+          depth++;
           i = skipBlanks(b, i + 1, end);
           if (i < end && b[i] == (c == '{' ? '}' : ']')) {
             depth--;
@@ -195,7 +203,7 @@ final class CanonicalEvent {
       if (i < 0) {
         return -1;
       }
-      if (opened && containers[depth - 1]) {
+      if (opened && isObject(shallow, deep, depth - 1)) {
         // first member of an object: its key and colon, then the value
         i = key(b, i, end);
         if (i < 0) {
@@ -215,7 +223,7 @@ final class CanonicalEvent {
         if (i >= end) {
           return -1;
         }
-        boolean inObject = containers[depth - 1];
+        boolean inObject = isObject(shallow, deep, depth - 1);
         if (b[i] == ',') {
           i = skipBlanks(b, i + 1, end);
           if (inObject) {
@@ -233,6 +241,10 @@ final class CanonicalEvent {
         i++;
       }
     }
+  }
+
+  private static boolean isObject(long shallow, boolean[] deep, int depth) {
+    return depth < 64 ? (shallow >>> depth & 1) != 0 : deep[depth];
   }
 
   /** A member's key and its colon at {@code i}: the index of the value after them, or -1. */

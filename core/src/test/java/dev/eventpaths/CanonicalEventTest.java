@@ -93,6 +93,31 @@ class CanonicalEventTest {
   }
 
   @Test
+  void nestedDataAtEveryDepthDecodesAsTheGeneralParserDoes() throws Exception {
+    // objects and arrays mixed, so that each level's kind matters on the way out
+    for (int depth = 1; depth <= CanonicalEvent.MAX_DEPTH + 2; depth++) {
+      StringBuilder open = new StringBuilder();
+      StringBuilder close = new StringBuilder();
+      for (int d = 0; d < depth; d++) {
+        boolean object = (d * 7 + depth) % 3 != 0;
+        open.append(object ? "{\"k\":" : "[1,");
+        close.insert(0, object ? ",\"z\":true}" : ",[]]");
+      }
+      byte[] line = ("{\"type\":\"t\",\"data\":" + open + "\"x\"" + close + "}").getBytes(StandardCharsets.UTF_8);
+      Event fast = CanonicalEvent.parse(line, 0, line.length);
+      if (depth <= CanonicalEvent.MAX_DEPTH) {
+        assertNotNull(fast, "depth " + depth);
+        assertEquals(EventDecoder.parseAny(line, line.length), fast, "depth " + depth);
+      } else {
+        assertNull(fast, "depth " + depth);
+      }
+      byte[] broken = ("{\"type\":\"t\",\"data\":" + open + "\"x\"" + close.substring(1) + "}")
+          .getBytes(StandardCharsets.UTF_8);
+      assertNull(CanonicalEvent.parse(broken, 0, broken.length), "a closer missing at depth " + depth);
+    }
+  }
+
+  @Test
   void dataNullIsNoDataOnBothPaths() throws Exception {
     byte[] line = "{\"type\":\"t\",\"id\":\"a\",\"seq\":0,\"data\":null}".getBytes(StandardCharsets.US_ASCII);
     Event fast = CanonicalEvent.parse(line, 0, line.length);
