@@ -37,10 +37,35 @@ final class CanonicalEvent {
 
   /**
    * The event on {@code line[start, end)} (blanks around it already trimmed), or {@code null}
-   * when the line is not in the canonical shape (it may still be a valid event).
+   * when the line is not in the canonical shape (it may still be a valid event). Its data is
+   * kept in {@code line}, which the caller must not change afterwards.
    */
   static Event parse(byte[] line, int start, int end) {
-    if (end - start < TYPE.length + 2 || line[end - 1] != '}' || !startsWith(line, start, end, TYPE)) {
+    if (end - start < TYPE.length + 2 || line[end - 1] != '}') {
+      return null;
+    }
+    return parse(line, start, end, end - 1, null);
+  }
+
+  /**
+   * The event whose canonical line starts at {@code b[start]} and ends, {@code \n} included,
+   * before {@code limit}: found and parsed in one pass over bytes still in a network buffer
+   * (the decoder otherwise looks for the newline first, then parses the line: two passes).
+   * Returns {@code null} when there is no such line there (it may be longer, split across
+   * buffers or in another shape); otherwise {@code newline[0]} is the index of its {@code \n}.
+   * The event's data is copied out of {@code b}.
+   */
+  static Event parseLine(byte[] b, int start, int limit, int[] newline) {
+    return parse(b, start, limit, -1, newline);
+  }
+
+  /**
+   * The one parser behind both. {@code close} is where the closing brace must be; or -1 for
+   * "wherever the envelope ends, if a newline follows it", and then the newline's index goes
+   * to {@code newline[0]} and the data is copied out of {@code line}.
+   */
+  private static Event parse(byte[] line, int start, int end, int close, int[] newline) {
+    if (!startsWith(line, start, end, TYPE)) {
       return null;
     }
     int i = start + TYPE.length;
@@ -79,19 +104,32 @@ final class CanonicalEvent {
         return null;
       }
     }
-    Json data = null;
+    int dataFrom = -1;
+    int dataEnd = -1;
     if (startsWith(line, i, end, DATA)) {
       i += DATA.length;
-      int valueEnd = skipValue(line, i, end - 1);
-      if (valueEnd != end - 1) {
+      int valueEnd = skipValue(line, i, close < 0 ? end : close);
+      if (valueEnd < 0) {
         return null;
       }
       if (!(valueEnd - i == 4 && line[i] == 'n')) { // "data":null is no data
-        data = Json.trusted(line, i, valueEnd - i);
+        dataFrom = i;
+        dataEnd = valueEnd;
       }
       i = valueEnd;
     }
-    return i == end - 1 ? new Event(type, id, seq, data) : null;
+    if (close >= 0 ? i != close : i + 1 >= end || line[i] != '}' || line[i + 1] != '\n') {
+      return null;
+    }
+    Json data = null;
+    if (dataFrom >= 0) {
+      data = close < 0 ? Json.trusted(Arrays.copyOfRange(line, dataFrom, dataEnd), 0, dataEnd - dataFrom)
+          : Json.trusted(line, dataFrom, dataEnd - dataFrom);
+    }
+    if (close < 0) {
+      newline[0] = i + 1;
+    }
+    return new Event(type, id, seq, data);
   }
 
   /** Recently seen type names by hash: a service sees a handful of types, each a million times. */

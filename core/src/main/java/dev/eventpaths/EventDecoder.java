@@ -62,6 +62,8 @@ public final class EventDecoder {
   private static final byte[] NONE = new byte[0];
   private int partialLength;
   private boolean skipping;
+  /** Where {@link CanonicalEvent#parseLine} found the newline (one decoder is one thread's at a time). */
+  private final int[] newline = new int[1];
   private long bytesSeen;
 
   /**
@@ -91,7 +93,21 @@ public final class EventDecoder {
     int end = chunk.writerIndex();
     bytesSeen += end - i;
     int maxLine = maxEventBytes - 1;
+    byte[] array = CANONICAL && chunk.hasArray() ? chunk.array() : null;
+    int base = array == null ? 0 : chunk.arrayOffset();
     while (i < end) {
+      if (array != null && partialLength == 0 && !skipping) {
+        // A whole canonical line in this buffer: found and parsed in one pass (no search for
+        // the newline first). Anything else (a line split across buffers, another shape, a
+        // bad line) goes the general way below, from the same place.
+        int limit = base + Math.min(end, i + maxLine + 1);
+        Event e = CanonicalEvent.parseLine(array, base + i, limit, newline);
+        if (e != null) {
+          sink.event(e);
+          i = newline[0] - base + 1;
+          continue;
+        }
+      }
       int nl = chunk.indexOf(i, end, (byte) '\n');
       int stop = nl < 0 ? end : nl;
       int n = stop - i;

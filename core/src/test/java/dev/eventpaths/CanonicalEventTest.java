@@ -68,6 +68,78 @@ class CanonicalEventTest {
     assertTrue(accepted > mutants / 20, accepted + " of " + mutants + " mutants accepted");
   }
 
+  /**
+   * The decoder finds and parses a whole canonical line in one pass while it is still in the
+   * network buffer; every other line goes the general way. Fed as a stream, in buffers cut
+   * anywhere, heap (at an offset in a larger array) or direct, lines of every kind must come
+   * out exactly as each line does on its own: the same events, the same refusals, in order.
+   */
+  @Test
+  void aStreamOfLinesDecodesAsEachOfItsLinesDoesAlone() throws Exception {
+    Random random = new Random(Long.getLong("canonical.seed", 13));
+    byte[] alphabet = "\"{}[],:\\ \t0123456789eE.-+tfnrulsabxTYPE".getBytes(StandardCharsets.US_ASCII);
+    byte[] odd = HexFormat.of().parseHex("001f7f80bfc0c1c2dfe0eded9fa0eff0f4f58fff");
+    int max = 600; // some random events are longer: refused as too large
+    java.io.ByteArrayOutputStream stream = new java.io.ByteArrayOutputStream();
+    List<String> expected = new ArrayList<>();
+    for (int n = 0; n < 6_000; n++) {
+      byte[] line = withoutNewline(EventEncoder.encode(randomEvent(random)));
+      line = switch (random.nextInt(6)) {
+        case 0, 1 -> mutate(line, random, alphabet, odd);
+        case 2 -> (" " + new String(line, StandardCharsets.UTF_8) + "\r").getBytes(StandardCharsets.UTF_8);
+        default -> line;
+      };
+      stream.write(line);
+      stream.write('\n');
+      if (line.length + 1 > max) {
+        expected.add("refused event_too_large");
+        continue;
+      }
+      try {
+        Event e = EventDecoder.parse(line.clone());
+        if (e != null) {
+          expected.add(e.toString());
+        }
+      } catch (EventDecoder.BadEventException e) {
+        expected.add("refused " + e.reason());
+      }
+    }
+    byte[] all = stream.toByteArray();
+    for (boolean direct : new boolean[] {false, true}) {
+      List<String> got = new ArrayList<>();
+      EventDecoder decoder = new EventDecoder(max, new EventDecoder.Sink() {
+        @Override
+        public void event(Event event) {
+          got.add(event.toString());
+        }
+
+        @Override
+        public void refused(String reason, String message, String eventId) {
+          got.add("refused " + reason);
+        }
+      });
+      for (int at = 0; at < all.length; ) {
+        int n = Math.min(all.length - at, 1 + random.nextInt(random.nextBoolean() ? 64 : 4_096));
+        io.netty.buffer.ByteBuf chunk;
+        if (direct) {
+          chunk = io.netty.buffer.Unpooled.directBuffer(n).writeBytes(all, at, n);
+        } else {
+          byte[] larger = new byte[n + 20];
+          System.arraycopy(all, at, larger, 7, n);
+          chunk = io.netty.buffer.Unpooled.wrappedBuffer(larger, 7, n);
+        }
+        decoder.feed(chunk);
+        chunk.release();
+        at += n;
+      }
+      decoder.end();
+      assertEquals(expected.size(), got.size(), direct ? "direct buffers" : "heap buffers");
+      for (int k = 0; k < expected.size(); k++) {
+        assertEquals(expected.get(k), got.get(k), "line " + k + (direct ? ", direct buffers" : ", heap buffers"));
+      }
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {
       "01", "-", "1.", ".5", "+1", "1e", "1e+", "0x10", "NaN", "Infinity", "tru", "nul", "[1,]", "{\"a\":1,}", "{\"a\"}",
