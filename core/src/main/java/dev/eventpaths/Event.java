@@ -29,7 +29,7 @@ public record Event(String type, String id, long seq, Json data) {
 
   public Event {
     Objects.requireNonNull(type, "type");
-    if (!isValidType(type)) {
+    if (!isKnownValidType(type)) {
       throw new IllegalArgumentException("invalid event type: '" + type + "'");
     }
     if (id != null && (id.isEmpty() || id.length() > MAX_NAME_LENGTH)) {
@@ -75,6 +75,27 @@ public record Event(String type, String id, long seq, Json data) {
         return false;
       }
     }
+    return true;
+  }
+
+  /**
+   * Type name instances seen valid lately, by hash: a link makes millions of events of a
+   * handful of types, mostly with the same String instance (the decoder keeps one per name),
+   * and checking it again character by character was 5% of a busy link's event loop. Identity,
+   * not equality: a String that is the very instance checked before is valid, and a lost
+   * update between threads only costs one more check.
+   */
+  private static final String[] VALID_TYPES = new String[64];
+
+  private static boolean isKnownValidType(String type) {
+    int slot = type.hashCode() & (VALID_TYPES.length - 1);
+    if (VALID_TYPES[slot] == type) {
+      return true;
+    }
+    if (!isValidType(type)) {
+      return false;
+    }
+    VALID_TYPES[slot] = type;
     return true;
   }
 

@@ -46,6 +46,20 @@ class EventCodecTest {
   }
 
   @Test
+  void aTypeIsCheckedHoweverOftenItsNameWasSeenValid() {
+    String valid = "board.changed";
+    for (int i = 0; i < 3; i++) {
+      assertEquals(valid, Event.of(valid).type());
+      assertEquals(valid, Event.of(new String(valid)).type()); // another instance, checked too
+    }
+    // Invalid names whose slot in the table of valid ones may hold a valid name of the same hash
+    for (String bad : List.of("board changed", "board.changed!", "", "x".repeat(Event.MAX_NAME_LENGTH + 1), "b\u00f6ard")) {
+      assertThrows(IllegalArgumentException.class, () -> Event.of(bad), bad);
+      assertThrows(IllegalArgumentException.class, () -> Event.of(bad), bad + " (again)");
+    }
+  }
+
+  @Test
   void aSeqIsWrittenAsItsDecimalDigitsAtEveryLength() {
     List<Long> seqs = new ArrayList<>(List.of(1L, 9L, Long.MAX_VALUE));
     java.util.Random random = new java.util.Random(7);
