@@ -11,12 +11,10 @@ import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.List;
 import java.util.Map;
@@ -84,67 +82,43 @@ class PausedWriterEndTest {
     CompletableFuture<Integer> ended = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
     Context ctx = vertx.getOrCreateContext();
-    ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
-            .setHost("127.0.0.1").setPort(server.actualPort()).setURI("/"))
-        .onFailure(answer::completeExceptionally)
-        .onSuccess(req -> {
-          request.set(req);
-          req.setChunked(true);
-          req.response().compose(r -> r.body()).onSuccess(b -> answer.complete(b.toString()))
-              .onFailure(answer::completeExceptionally);
-          req.sendHead();
-          // A batch of 8,192 events (2 MB) lets one task write past the window and the writer's lag.
-          OutboundWriter writer = new OutboundWriter(ctx, req, 8_192, new OutboundWriter.Listener() {
-            @Override
-            public void completed() {
-              req.end(); // as a link does: the producer is done, so is the request body
-            }
+    // A batch of 8,192 events (2 MB) lets one task write past the window and the writer's lag.
+    WriterOnARequest.open(client, server.actualPort(), ctx, 8_192, 10, answer, (req, writer) -> {
+      request.set(req);
+      // The producer stops at the write that paused the writer (nothing is left pending
+      // then: that write took it all) and completes right after it.
+      Event event = Event.of("e", Map.of("pad", "x".repeat(200)));
+      long[] demand = {0};
+      writer.onSubscribe(new Flow.Subscription() {
+        @Override
+        public void request(long n) {
+          demand[0] += n;
+        }
 
-            @Override
-            public void failed(Throwable t) {
-              answer.completeExceptionally(t);
-            }
-
-            @Override
-            public void wrote(int events, int bytes) {}
-
-            @Override
-            public void paused(long nanos) {}
-          }, StreamWritability.of(req.connection(), req::streamId), 10);
-          // The producer stops at the write that paused the writer (nothing is left pending
-          // then: that write took it all) and completes right after it.
-          Event event = Event.of("e", Map.of("pad", "x".repeat(200)));
-          long[] demand = {0};
-          writer.onSubscribe(new Flow.Subscription() {
-            @Override
-            public void request(long n) {
-              demand[0] += n;
-            }
-
-            @Override
-            public void cancel() {}
-          });
-          int[] sent = {0};
-          Runnable[] step = {null};
-          step[0] = () -> {
-            // All in one event-loop task, as a synchronous producer writes: Vert.x hears of the
-            // spent stream window only after the task, so the writer pauses on Netty's word.
-            while (writer.isWritable() && demand[0] > 0 && sent[0] < 1_000_000) {
-              demand[0]--;
-              sent[0]++;
-              writer.onNext(event.withSeq(sent[0]));
-            }
-            if (writer.isWritable()) {
-              ended.completeExceptionally(new AssertionError("the writer never paused: " + sent[0] + " sent"));
-            } else {
-              writer.onComplete();
-              ended.complete(sent[0]);
-            }
-          };
-          // Start once the peer's connection window update has come (right after its SETTINGS):
-          // before it, the connection's 64 KiB would pause the writer on Vert.x's word instead.
-          vertx.setTimer(200, t -> step[0].run());
-        }));
+        @Override
+        public void cancel() {}
+      });
+      int[] sent = {0};
+      Runnable[] step = {null};
+      step[0] = () -> {
+        // All in one event-loop task, as a synchronous producer writes: Vert.x hears of the
+        // spent stream window only after the task, so the writer pauses on Netty's word.
+        while (writer.isWritable() && demand[0] > 0 && sent[0] < 1_000_000) {
+          demand[0]--;
+          sent[0]++;
+          writer.onNext(event.withSeq(sent[0]));
+        }
+        if (writer.isWritable()) {
+          ended.completeExceptionally(new AssertionError("the writer never paused: " + sent[0] + " sent"));
+        } else {
+          writer.onComplete();
+          ended.complete(sent[0]);
+        }
+      };
+      // Start once the peer's connection window update has come (right after its SETTINGS):
+      // before it, the connection's 64 KiB would pause the writer on Vert.x's word instead.
+      vertx.setTimer(200, t -> step[0].run());
+    });
 
     int sent = ended.get(10, TimeUnit.SECONDS);
     assertTrue(sent * 200L > STREAM_WINDOW, "sent past the window before pausing: " + sent);

@@ -11,11 +11,9 @@ import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -71,36 +69,12 @@ class StreamWindowNoticeTest {
     CompletableFuture<String> answer = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
     Context ctx = vertx.getOrCreateContext();
-    ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
-            .setHost("127.0.0.1").setPort(server.actualPort()).setURI("/"))
-        .onFailure(answer::completeExceptionally)
-        .onSuccess(req -> {
-          request.set(req);
-          req.setChunked(true);
-          req.response().compose(r -> r.body()).onSuccess(b -> answer.complete(b.toString()))
-              .onFailure(answer::completeExceptionally);
-          req.sendHead();
-          // The fallback poll is ten minutes here: only the read notice can resume it in time.
-          OutboundWriter writer = new OutboundWriter(ctx, req, 64, new OutboundWriter.Listener() {
-            @Override
-            public void completed() {
-              req.end();
-            }
-
-            @Override
-            public void failed(Throwable t) {
-              answer.completeExceptionally(t);
-            }
-
-            @Override
-            public void wrote(int events, int bytes) {}
-
-            @Override
-            public void paused(long nanos) {}
-          }, StreamWritability.of(req.connection(), req::streamId), TimeUnit.MINUTES.toMillis(10));
-          String pad = "x".repeat(200);
-          Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);
-        }));
+    // The fallback poll is ten minutes here: only the read notice can resume it in time.
+    WriterOnARequest.open(client, server.actualPort(), ctx, 64, TimeUnit.MINUTES.toMillis(10), answer, (req, writer) -> {
+      request.set(req);
+      String pad = "x".repeat(200);
+      Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);
+    });
 
     String[] got = answer.get(120, TimeUnit.SECONDS).split(" ", 2);
     assertEquals(EVENTS, dev.eventpaths.EventDecoder.parse(got[1].getBytes(java.nio.charset.StandardCharsets.UTF_8)).seq(),
