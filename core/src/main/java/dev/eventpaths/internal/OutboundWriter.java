@@ -314,7 +314,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private void poll(long delayMillis) {
     pollTimer = context.owner().setTimer(delayMillis, id -> {
       pollTimer = -1;
-      if (writable || cancelled || doneWriting()) {
+      if (!waitingForWindow()) {
         return;
       }
       if (windowOpen()) {
@@ -332,7 +332,7 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     }
     awaitingRead = network.wakeAfterNextRead(() -> onContext(() -> {
       awaitingRead = false;
-      if (writable || cancelled || doneWriting()) {
+      if (!waitingForWindow()) {
         return;
       }
       if (windowOpen()) {
@@ -343,30 +343,19 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     }));
   }
 
-  /**
-   * Both Vert.x and Netty would take a write on this stream now. A stream that ended meanwhile
-   * (its connection closed under a paused writer) takes nothing more: the writer stops, where
-   * Vert.x's {@code writeQueueFull()} would throw from a timer or read notice.
-   */
+  /** Both Vert.x and Netty would take a write on this stream now. */
   private boolean windowOpen() {
-    try {
-      return !sink.writeQueueFull() && network.writable();
-    } catch (IllegalStateException ended) {
-      cancelled = true;
-      pending = Unpooled.EMPTY_BUFFER;
-      if (upstream != null) {
-        upstream.cancel();
-      }
-      return false;
-    }
+    return !sink.writeQueueFull() && network.writable();
   }
 
   /**
-   * Everything was written and the end reported, though the last write left the stream paused
-   * (the owner has ended the request since): nothing is left to wait for.
+   * Whether this writer still waits for the stream's window: paused, not cancelled, and with
+   * something left to write. A producer can end on the very write that paused the writer; the
+   * end is then reported at once and the owner ends the request, which must not be asked about
+   * its window again (Vert.x throws "Request already complete").
    */
-  private boolean doneWriting() {
-    return terminated && !terminalPending && pending.readableBytes() == 0;
+  private boolean waitingForWindow() {
+    return !writable && !cancelled && !(terminated && !terminalPending && pending.readableBytes() == 0);
   }
 
   /** The network takes writes again: write what is pending, then ask the producer for more. */
