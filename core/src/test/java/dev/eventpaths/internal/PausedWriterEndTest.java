@@ -7,14 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.eventpaths.Event;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.List;
 import java.util.Map;
@@ -48,9 +44,7 @@ class PausedWriterEndTest {
     vertx = Vertx.vertx();
     vertx.exceptionHandler(thrown::add);
     // A peer that reads nothing until told, with the library's windows.
-    server = vertx.createHttpServer(new HttpServerOptions()
-            .setInitialSettings(new Http2Settings().setInitialWindowSize(STREAM_WINDOW))
-            .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
+    server = vertx.createHttpServer(WriterOnARequest.serverOptions())
         .requestHandler(req -> {
           req.pause();
           AtomicInteger lines = new AtomicInteger();
@@ -65,10 +59,7 @@ class PausedWriterEndTest {
           held.complete(req);
         })
         .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-        .setHttp2ClearTextUpgrade(false)
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(STREAM_WINDOW))
-        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()));
+    client = WriterOnARequest.client(vertx);
   }
 
   @AfterEach

@@ -7,13 +7,9 @@ import dev.eventpaths.Event;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -37,9 +33,7 @@ class StreamWindowNoticeTest {
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    server = vertx.createHttpServer(new HttpServerOptions()
-            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
-            .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
+    server = vertx.createHttpServer(WriterOnARequest.serverOptions())
         .requestHandler(req -> {
           long[] bytes = {0};
           AtomicReference<String> last = new AtomicReference<>("");
@@ -52,11 +46,7 @@ class StreamWindowNoticeTest {
           req.endHandler(v -> req.response().end(bytes[0] + " " + last.get().trim()));
         })
         .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    client = vertx.createHttpClient(new HttpClientOptions()
-        .setProtocolVersion(HttpVersion.HTTP_2)
-        .setHttp2ClearTextUpgrade(false)
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
-        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()));
+    client = WriterOnARequest.client(vertx);
   }
 
   @AfterEach

@@ -1,9 +1,14 @@
 package dev.eventpaths.internal;
 
 import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BiConsumer;
@@ -14,6 +19,21 @@ import java.util.function.BiConsumer;
  */
 final class WriterOnARequest {
   private WriterOnARequest() {}
+
+  /** A peer's server options with the library's windows (a link server's, on the wire). */
+  static HttpServerOptions serverOptions() {
+    return new HttpServerOptions()
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow());
+  }
+
+  /** An h2c client (prior knowledge) with the library's windows, as a link client has. */
+  static HttpClient client(Vertx vertx) {
+    return vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+        .setHttp2ClearTextUpgrade(false)
+        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()));
+  }
 
   /**
    * Opens a POST to {@code 127.0.0.1:port} on {@code ctx}, sends its head and hands the request
