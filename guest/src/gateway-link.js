@@ -595,8 +595,11 @@ export class GatewayLink {
    */
   async #uploadAnswered(attempt, response, guest) {
     if (attempt.outcome) return;
-    // Ending the body ourselves after the writer closed is the one normal way here.
-    if (response.ok && attempt.uploadClosed) return;
+    // A 200 is a normal end: either this link ended the body (its writer closed), or the
+    // gateway ended the pair (its host link finished or failed) and answered the upload
+    // at once. The download then still holds what the host sent last, and its own end (or
+    // its link.error) says what comes next, so nothing is decided here.
+    if (response.ok) return;
     const refusal = await readRefusal(response);
     if (attempt.outcome) return;
     if (response.status === 401) this.#guest.invalidate(guest);
@@ -642,7 +645,6 @@ export class GatewayLink {
               return;
             }
             if (this.#writerClosed) {
-              attempt.uploadClosed = true;
               attempt.armHeartbeat(0, undefined);
               controller.close();
               return;
@@ -918,7 +920,6 @@ class Attempt {
   healthy = false;
   /** @type {string | undefined} set when the gateway reported a fatal link.error: the body ends next */
   fatalReason;
-  uploadClosed = false;
   /** @type {unknown} */
   uploadError;
   /** the download's bytes have ended: once its last events are taken, the attempt ends */

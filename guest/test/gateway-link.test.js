@@ -253,6 +253,28 @@ for (const transport of transports) {
       assert.equal(statuses.at(-1), 'closed');
     });
 
+    test('the gateway ends the pair: its 200 to the upload can come first, and the events still on the download all arrive', async (t) => {
+      const { link, readUntil, reader, seen, peer, errors } = await setup(t, transport);
+      await until(() => link.status === 'open' && peer.pair(SERVICE, LINK), 2000, 'the link to open');
+      peer.send(SERVICE, LINK, 'tick', { n: 1 });
+      await readUntil((e) => e.type === 'tick' && e.data.n === 1);
+      // The next download ends the pair: it carries ticks 2..4, its upload is answered 200
+      // at once, and the download ends 300 ms later.
+      Object.assign(peer.control, { completeNext: true, completeDelayMs: 300 });
+      peer.dropDownload(SERVICE, LINK);
+      for (let n = 2; n <= 4; n++) peer.send(SERVICE, LINK, 'tick', { n });
+      await readUntil((e) => e.type === 'tick' && e.data.n === 4);
+      const end = await Promise.race([reader.read(), delay(3000).then(() => ({ timeout: true }))]);
+      assert.ok(!('timeout' in end), 'the readable should end');
+      assert.equal(/** @type {any} */ (end).done, true, `then the end, not ${JSON.stringify(end)}`);
+      assert.deepEqual(
+        seen.filter((e) => e.type === 'tick').map((e) => e.data.n),
+        [1, 2, 3, 4],
+      );
+      assert.deepEqual(errors(), ['connection_lost'], 'only the dropped download is an error');
+      assert.equal(link.status, 'closed');
+    });
+
     test('an unknown service is a terminal refusal: one link.error, then the end', async (t) => {
       const peer = await startGatewayPeer({ protocol: transport.protocol });
       const fetch = transport.makeFetch();

@@ -61,6 +61,8 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     silent: false,
     /** end the next download cleanly: the host service has finished */
     completeNext: false,
+    /** ...this long after its upload was answered */
+    completeDelayMs: 0,
   };
 
   const pairKey = (guest, service, link) => `${guest}|${service}|${link}`;
@@ -228,7 +230,13 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
       if (control.completeNext) {
         control.completeNext = false;
         pair.download = undefined;
-        res.end();
+        // As the gateway does when its host link ends: the upload is answered
+        // 200 {"closed": "done"}, and that answer can reach the guest before the download's
+        // last events do (here it always does when completeDelayMs > 0).
+        const up = pair.upload;
+        pair.upload = undefined;
+        if (up) json(up, 200, { closed: 'done' });
+        setTimeout(() => res.end(), control.completeDelayMs);
         return;
       }
       const beat =
