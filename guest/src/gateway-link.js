@@ -10,6 +10,7 @@
 
 import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
 import { concat, lineDecoder } from './ndjson.js';
+import { chunkGate } from './pacing.js';
 
 /** @typedef {import('./event.js').Event} Event */
 
@@ -629,10 +630,14 @@ export class GatewayLink {
     // request at all until the body yields its first chunk, and the gateway cannot pair
     // an upload it has not seen.
     attempt.heartbeatDue = true;
+    const gate = chunkGate();
     return new ReadableStream(
       {
         start: heartbeat,
         pull: async (controller) => {
+          // Fetch asks again right after each chunk: after the first in a task, wait for the
+          // task to end and send everything written in it as one chunk (pacing.js).
+          await gate.ready();
           for (;;) {
             if (attempt.outcome || this.#closed) return;
             const batch = this.#takeBatch();
@@ -640,6 +645,7 @@ export class GatewayLink {
               for (const p of batch) p.sent = 'yes';
               this.#forgetUnidentified();
               controller.enqueue(concat(batch.map((p) => p.bytes), sum(batch)));
+              gate.sent();
               heartbeat();
               this.#wake();
               return;

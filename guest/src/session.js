@@ -14,6 +14,7 @@ import { openBridge } from './bridge.js';
 import { defaultAckMatcher } from './gateway-link.js';
 import { isEventType, linkError } from './event.js';
 import { GuestWorker } from './worker-watch.js';
+import { chunkGate } from './pacing.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./bridge.js').PostTarget} PostTarget */
@@ -420,9 +421,14 @@ export class ViewSession {
    * @returns {ReadableStream<Event | Event[]>}
    */
   #upstream(epoch) {
+    const gate = chunkGate();
     return new ReadableStream(
       {
         pull: async (controller) => {
+          // The bridge asks again right after each array: after the first in a task, the
+          // next waits for the task to end and carries everything the view wrote in it
+          // (pacing.js).
+          await gate.ready();
           for (;;) {
             if (epoch.outcome || this.#closed) return;
             // One array of everything not yet sent over this bridge (frames.js), or one event
@@ -441,6 +447,7 @@ export class ViewSession {
               this.#outbox = this.#outbox.filter((h) => !h.sent || h.id !== undefined);
               this.#lastActivity = Date.now();
               controller.enqueue(/** @type {any} */ (epoch.frames ? batch : batch[0]));
+              gate.sent();
               this.#wake();
               return;
             }

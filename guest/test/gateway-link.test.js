@@ -275,6 +275,46 @@ for (const transport of transports) {
       assert.equal(link.status, 'closed');
     });
 
+    test('writes made in one task leave in two upload chunks: the first at once, the rest together', async (t) => {
+      const peer = await startGatewayPeer({ protocol: transport.protocol });
+      const base = transport.makeFetch();
+      /** @type {string[][]} ids of the writes in each chunk the link handed to fetch */
+      const chunks = [];
+      // The real fetch, given the link's upload body through a stream that notes where each
+      // chunk the link produced begins and ends (fetch reads it as eagerly as before).
+      const fetch = Object.assign(
+        (url, init) => {
+          if (!String(url).endsWith('/up') || !(init?.body instanceof ReadableStream)) return base(url, init);
+          const text = new TextDecoder();
+          const body = init.body.pipeThrough(
+            new TransformStream({
+              transform(chunk, controller) {
+                const ids = text.decode(chunk).split('\n').filter(Boolean).map((l) => JSON.parse(l).id).filter(Boolean);
+                if (ids.length > 0) chunks.push(ids);
+                controller.enqueue(chunk);
+              },
+            }),
+          );
+          return base(url, { ...init, body });
+        },
+        { close: () => base.close() },
+      );
+      const link = new GatewayLink({ baseUrl: peer.url, service: SERVICE, link: LINK, fetch, uploadMode: 'stream', ...fast });
+      t.after(async () => {
+        await link.close();
+        fetch.close();
+        await peer.close();
+      });
+      const writer = link.writable.getWriter();
+      await until(() => link.status === 'open', 2000, 'the link to open');
+      // An app's write loop: each write resolves in a microtask, so all 60 are one task.
+      for (let i = 1; i <= 60; i++) await writer.write({ type: 'task.add', id: `b${i}`, data: { i } });
+      await until(() => peer.pair(SERVICE, LINK).applied.length === 60, 3000, 'all 60 to be applied');
+      assert.deepEqual(chunks.flat(), Array.from({ length: 60 }, (_, i) => `b${i + 1}`), 'each once, in order');
+      assert.deepEqual(chunks[0], ['b1'], 'the first write was not held back');
+      assert.ok(chunks.length <= 2, `60 writes of one task in ${chunks.length} chunks: ${chunks.map((c) => c.length)}`);
+    });
+
     test('an unknown service is a terminal refusal: one link.error, then the end', async (t) => {
       const peer = await startGatewayPeer({ protocol: transport.protocol });
       const fetch = transport.makeFetch();

@@ -161,3 +161,25 @@ test('backpressure: a session holds at most maxPending writes for a worker that 
   assert.ok(written <= 9, `writes stop at the limit: ${written}`);
   assert.equal(session.unacknowledged, 8);
 });
+
+test('writes the view makes in one task cross the bridge in two arrays: the first at once, the rest together', async (t) => {
+  // The worker side answers each chunk it reads with echoes marked with that chunk's number.
+  const w = threadWorker(t, { recordChunks: true });
+  const session = new ViewSession({ worker: w.watch, service: 'chunks', ackMatcher: ack });
+  t.after(() => session.close());
+  await session.opened;
+  const reader = session.readable.getReader();
+  // Read first: from here on the session knows the worker reads arrays (frames.js).
+  assert.equal((await reader.read()).value?.type, 'run.started');
+  const writer = session.writable.getWriter();
+  // An app's write loop: each write resolves in a microtask, so all 60 are one task.
+  for (let n = 1; n <= 60; n++) await writer.write({ type: 'write', id: `w${n}`, seq: n, data: { n } });
+  /** @type {any[]} */
+  const seen = [];
+  await readUntil(reader, seen, (e) => e.id === 'w60');
+  assert.deepEqual(seen.map((e) => e.id), Array.from({ length: 60 }, (_, i) => `w${i + 1}`), 'each once, in order');
+  const sizes = [...new Map(seen.map((e) => [e.data.chunk, e.data.size])).values()];
+  assert.equal(sizes[0], 1, 'the first write was not held back');
+  assert.ok(sizes.length <= 2, `60 writes of one task in ${sizes.length} arrays: ${sizes}`);
+  assert.equal(session.unacknowledged, 0);
+});
