@@ -12,6 +12,8 @@ import { GatewayLink, GuestWorker, ViewSession, decodeEvents, encodeEvents } fro
 
 const query = new URLSearchParams(location.search);
 const which = query.get('path') ?? 'sw';
+/** how the sw path's bridge carries streams (bridge.js): auto, transfer or port */
+const mode = /** @type {import('../../src/bridge.js').BridgeMode} */ (query.get('mode') ?? 'auto');
 const echoAck = (/** @type {Event} */ e) => (e.type.startsWith('link.') ? undefined : e.id);
 let links = 0;
 
@@ -29,7 +31,7 @@ async function open(service, params = {}) {
   const link = `bench-${Date.now().toString(36)}-${++links}`;
   if (which === 'sw') {
     worker ??= GuestWorker.service(new URL('../../demo/demo-sw.js?upload=stream', import.meta.url));
-    const session = new ViewSession({ worker: await worker, service, params, ackMatcher: echoAck });
+    const session = new ViewSession({ worker: await worker, service, params, mode, ackMatcher: echoAck });
     await session.opened;
     return pair(session.readable, session.writable, () => session.close());
   }
@@ -163,16 +165,18 @@ async function up(/** @type {number} */ count) {
 /** @type {any} */ (window).bench = {
   path: which,
   /**
-   * @param {{latency: number, warmup: number, throughput: number}} n
+   * @param {{latency: number, warmup: number, throughput: number, phases?: string[]}} n  phases: a subset of
+   *   latency, roundTrip, down, up (default all, in that order)
    */
   async run(n) {
     const out = /** @type {HTMLElement} */ (document.getElementById('out'));
-    const result = {
-      latency: await latency(n.latency, n.warmup),
-      roundTrip: await roundTrip(n.throughput),
-      down: await down(n.throughput),
-      up: await up(n.throughput),
-    };
+    const phases = n.phases ?? ['latency', 'roundTrip', 'down', 'up'];
+    /** @type {Record<string, unknown>} */
+    const result = {};
+    if (phases.includes('latency')) result.latency = await latency(n.latency, n.warmup);
+    if (phases.includes('roundTrip')) result.roundTrip = await roundTrip(n.throughput);
+    if (phases.includes('down')) result.down = await down(n.throughput);
+    if (phases.includes('up')) result.up = await up(n.throughput);
     out.textContent = JSON.stringify(result, null, 1);
     return result;
   },
