@@ -30,6 +30,34 @@ final class Procs implements AutoCloseable {
     Runtime.getRuntime().addShutdownHook(new Thread(this::close));
   }
 
+  /**
+   * CPU time the JIT compiler threads (HotSpot's C1/C2 "CompilerThread"s) of process {@code pid}
+   * have used so far, in nanoseconds, from /proc; -1 where that cannot be read (not Linux).
+   * /proc counts in USER_HZ ticks, which Linux fixes at 100 per second for user space.
+   */
+  static long jitCpuNanos(long pid) {
+    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      long ticks = 0;
+      for (Path task : (Iterable<Path>) tasks::iterator) {
+        String stat;
+        try {
+          stat = Files.readString(task.resolve("stat"));
+        } catch (IOException threadEnded) {
+          continue;
+        }
+        String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        if (!comm.matches("C\\d CompilerThre.*")) {
+          continue;
+        }
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime
+      }
+      return ticks * 10_000_000L;
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
   /** A port nobody listens on right now. */
   static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
