@@ -29,19 +29,23 @@ const postTask = (() => {
   // schedule the next from inside the last: nested by the fifth).
   if (typeof MessageChannel === 'function') {
     const channel = new MessageChannel();
+    // Node: a port with a listener keeps the process alive. This one may only while a
+    // message is on its way (as a pending timer would), never when idle.
+    const port = /** @type {MessagePort & {ref?: () => void, unref?: () => void}} */ (channel.port1);
     /** @type {(() => void)[]} */
     let queued = [];
-    channel.port1.onmessage = () => {
+    port.onmessage = () => {
+      port.unref?.();
       const run = queued;
       queued = [];
       for (const callback of run) callback();
     };
-    // Node: a port with a listener keeps the process alive; this one must not.
-    /** @type {{unref?: () => void}} */ (/** @type {unknown} */ (channel.port1)).unref?.();
-    /** @type {{unref?: () => void}} */ (/** @type {unknown} */ (channel.port2)).unref?.();
+    port.unref?.();
     return (callback) => {
       queued.push(callback);
-      if (queued.length === 1) channel.port2.postMessage(null);
+      if (queued.length > 1) return;
+      port.ref?.();
+      channel.port2.postMessage(null);
     };
   }
   return (callback) => void setTimeout(callback, 0);
