@@ -1,6 +1,7 @@
 // NDJSON framing (PROTOCOL.md section 1) as web streams: bytes <-> events.
 
 import { MAX_EVENT_BYTES, linkError, toEvent } from './event.js';
+import { chunkGate } from './pacing.js';
 
 /** @typedef {import('./event.js').Event} Event */
 
@@ -149,7 +150,10 @@ export function lineDecoder({ maxEventBytes = MAX_EVENT_BYTES } = {}) {
 /**
  * Events in, bytes (UTF-8 NDJSON) out, coalesced: every event queued since the reader
  * last read goes out as one chunk, so a busy link makes one network write per batch
- * instead of one per event, while an idle link still sends each event at once.
+ * instead of one per event, while an idle link still sends each event at once. A reader
+ * that asks again at once (fetch reading an upload body) gets, after the first chunk of a
+ * task, the next only when that task is over: a write loop's events then go out together
+ * rather than one per chunk (pacing.js).
  *
  * Bounded: a write waits once `maxBatchEvents` events or `maxBatchBytes` bytes are queued,
  * until the reader takes them. An event that cannot be serialised (cycle, BigInt) fails its
@@ -186,12 +190,14 @@ export function encodeEvents({ maxBatchEvents = 128, maxBatchBytes = 64 * 1024 }
     wake?.();
   }
 
+  const gate = chunkGate();
   const readable = new ReadableStream(
     {
       start(controller) {
         readController = controller;
       },
       async pull(controller) {
+        await gate.ready();
         while (queued.length === 0) {
           if (failure) return;
           if (closing) {
@@ -203,6 +209,7 @@ export function encodeEvents({ maxBatchEvents = 128, maxBatchBytes = 64 * 1024 }
           });
         }
         controller.enqueue(concat(queued, queuedBytes));
+        gate.sent();
         queued = [];
         queuedBytes = 0;
         const writer = waitingWriter;

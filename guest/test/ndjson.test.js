@@ -109,6 +109,23 @@ test('encoder sends an event at once when the reader is waiting', async () => {
   assert.equal(new TextDecoder().decode(value), '{"type":"solo"}\n');
 });
 
+test('encoder: the writes of one task reach an eager reader in two chunks, the first at once', async () => {
+  const { readable, writable } = encodeEvents();
+  /** @type {number[]} events per chunk */
+  const chunks = [];
+  const reading = (async () => {
+    for await (const chunk of readable) chunks.push(new TextDecoder().decode(chunk).split('\n').length - 1);
+  })();
+  const writer = writable.getWriter();
+  // A write loop: each write resolves in a microtask, so all 60 are one task.
+  for (let i = 0; i < 60; i++) await writer.write({ type: 'e', seq: i + 1 });
+  await writer.close();
+  await reading;
+  assert.equal(chunks.reduce((a, b) => a + b, 0), 60);
+  assert.equal(chunks[0], 1, 'the first event was not held back');
+  assert.ok(chunks.length <= 2, `60 writes of one task in ${chunks.length} chunks: ${chunks}`);
+});
+
 test('encoder bounds its queue: a write waits once maxBatchEvents are queued, until a read', async () => {
   const { readable, writable } = encodeEvents({ maxBatchEvents: 4 });
   const writer = writable.getWriter();
