@@ -217,9 +217,7 @@ public final class Bench {
         for (var e : peers.entrySet()) {
           Peer p = e.getValue();
           log("warm-up: %s", p.name());
-          warm(p, ONE_WAY, c.warmupEvents(), p.oneWay(c.warmupEvents()));
-          warm(p, ECHO_1, c.warmupEvents(), p.echo(1, c.warmupEvents()));
-          warm(p, echoN, c.warmupEvents(), p.echo(c.links(), c.warmupEvents()));
+          warmPass(p, c, echoN);
           warmUntilJitQuiet(p, servers.get(e.getKey()), c, echoN);
           if (c.warmupRoundTrips() > 0) {
             p.roundTrips(c.warmupRoundTrips());
@@ -284,9 +282,7 @@ public final class Bench {
         return;
       }
       long t0 = System.nanoTime();
-      warm(p, ONE_WAY, c.warmupEvents(), p.oneWay(c.warmupEvents()));
-      warm(p, ECHO_1, c.warmupEvents(), p.echo(1, c.warmupEvents()));
-      warm(p, echoN, c.warmupEvents(), p.echo(c.links(), c.warmupEvents()));
+      warmPass(p, c, echoN);
       long wall = System.nanoTime() - t0;
       long jitHere = Procs.jitCpuNanos(self) - jit0;
       long jitServer = Procs.jitCpuNanos(serverPid) - jitServer0;
@@ -299,6 +295,13 @@ public final class Bench {
     }
     JIT_SHARES.put(p.name(), String.join(" ", shares));
     log("  %-16s JIT share of each further warm-up pass: %s", p.name(), JIT_SHARES.get(p.name()));
+  }
+
+  /** One warm-up pass: one way, echo on one link, echo on N links, {@code warmupEvents} each. */
+  private static void warmPass(Peer p, Config c, String echoN) throws Exception {
+    warm(p, ONE_WAY, c.warmupEvents(), p.oneWay(c.warmupEvents()));
+    warm(p, ECHO_1, c.warmupEvents(), p.echo(1, c.warmupEvents()));
+    warm(p, echoN, c.warmupEvents(), p.echo(c.links(), c.warmupEvents()));
   }
 
   /** Losses seen in warm-ups: "peer, measure: n of m events". */

@@ -44,21 +44,19 @@ class PausedWriterEndTest {
     vertx = Vertx.vertx();
     vertx.exceptionHandler(thrown::add);
     // A peer that reads nothing until told, with the library's windows.
-    server = vertx.createHttpServer(WriterOnARequest.serverOptions())
-        .requestHandler(req -> {
-          req.pause();
-          AtomicInteger lines = new AtomicInteger();
-          req.handler(b -> {
-            for (int i = 0; i < b.length(); i++) {
-              if (b.getByte(i) == '\n') {
-                lines.incrementAndGet();
-              }
-            }
-          });
-          req.endHandler(v -> req.response().end(Integer.toString(lines.get())));
-          held.complete(req);
-        })
-        .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    server = WriterOnARequest.peer(vertx, req -> {
+      req.pause();
+      AtomicInteger lines = new AtomicInteger();
+      req.handler(b -> {
+        for (int i = 0; i < b.length(); i++) {
+          if (b.getByte(i) == '\n') {
+            lines.incrementAndGet();
+          }
+        }
+      });
+      req.endHandler(v -> req.response().end(Integer.toString(lines.get())));
+      held.complete(req);
+    });
     client = WriterOnARequest.client(vertx);
   }
 

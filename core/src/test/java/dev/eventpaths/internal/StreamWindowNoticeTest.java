@@ -33,19 +33,17 @@ class StreamWindowNoticeTest {
   @BeforeEach
   void start() throws Exception {
     vertx = Vertx.vertx();
-    server = vertx.createHttpServer(WriterOnARequest.serverOptions())
-        .requestHandler(req -> {
-          long[] bytes = {0};
-          AtomicReference<String> last = new AtomicReference<>("");
-          req.handler(b -> {
-            bytes[0] += b.length();
-            String s = b.toString();
-            int end = s.lastIndexOf('\n', s.length() - 2);
-            last.set(end < 0 ? last.get() + s : s.substring(end + 1));
-          });
-          req.endHandler(v -> req.response().end(bytes[0] + " " + last.get().trim()));
-        })
-        .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    server = WriterOnARequest.peer(vertx, req -> {
+      long[] bytes = {0};
+      AtomicReference<String> last = new AtomicReference<>("");
+      req.handler(b -> {
+        bytes[0] += b.length();
+        String s = b.toString();
+        int end = s.lastIndexOf('\n', s.length() - 2);
+        last.set(end < 0 ? last.get() + s : s.substring(end + 1));
+      });
+      req.endHandler(v -> req.response().end(bytes[0] + " " + last.get().trim()));
+    });
     client = WriterOnARequest.client(vertx);
   }
 

@@ -1,16 +1,20 @@
 package dev.eventpaths.internal;
 
 import io.vertx.core.Context;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
 
 /**
@@ -20,11 +24,16 @@ import java.util.function.BiConsumer;
 final class WriterOnARequest {
   private WriterOnARequest() {}
 
-  /** A peer's server options with the library's windows (a link server's, on the wire). */
-  static HttpServerOptions serverOptions() {
-    return new HttpServerOptions()
-        .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
-        .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow());
+  /**
+   * A peer on a free loopback port with the library's windows (a link server's, on the wire),
+   * each request handled by {@code handler}; listening when this returns.
+   */
+  static HttpServer peer(Vertx vertx, Handler<HttpServerRequest> handler) throws Exception {
+    return vertx.createHttpServer(new HttpServerOptions()
+            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+            .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
+        .requestHandler(handler)
+        .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
   /** An h2c client (prior knowledge) with the library's windows, as a link client has. */
