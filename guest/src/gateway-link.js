@@ -52,7 +52,13 @@ import { chunkGate } from './pacing.js';
  * @property {number} [heartbeatMs] heartbeat on an upload idle this long (default 15 s)
  * @property {number} [backoffInitialMs] first reopen delay (default 250 ms)
  * @property {number} [backoffMaxMs] cap on the reopen delay (default 30 s)
- * @property {number} [maxPending] writes held: unsent plus unacknowledged (default 256)
+ * @property {number} [maxPending] writes held: unsent plus unacknowledged (default 1024).
+ *   This is the link's window: a pipelined writer keeps at most this many events in flight,
+ *   so it must cover what a busy path holds in its queues (round trip x rate: at 40k events/s
+ *   and a loaded 25 ms, 1,000)
+ * @property {number} [maxPendingBytes] bytes of the writes held, encoded (default 1 MiB): a
+ *   write waits while more are held, unless nothing is (so one event up to maxEventBytes
+ *   always goes)
  * @property {number} [maxEventBytes] refuse bigger events locally (default 64 KiB)
  * @property {number} [maxBatchEvents] events per upload chunk or batch POST (default 128)
  * @property {number} [maxBatchBytes] bytes per upload chunk or batch POST (default 64 KiB)
@@ -197,8 +203,8 @@ const utf8 = new TextEncoder();
  * `writable` takes the app's events for the host. A write resolves once the event is
  * queued; a write with an `id` stays held until the host acknowledges it (see `ackMatcher`)
  * and is sent again on every reopen until then, so the host must apply writes by `id`
- * once. At most `maxPending` writes are held; a write waits for room (backpressure). An
- * event without a valid `type` fails its write; an event over `maxEventBytes` is refused
+ * once. At most `maxPending` writes (of at most `maxPendingBytes`) are held; a write waits
+ * for room (backpressure). An event without a valid `type` fails its write; an event over `maxEventBytes` is refused
  * with a non-fatal `link.error` (reason `event_too_large`) and skipped. Closing `writable`
  * resolves once every held write is sent and acknowledged, and ends the upload.
  *
@@ -224,6 +230,8 @@ export class GatewayLink {
   #status = 'connecting';
   /** @type {Pending[]} */
   #outbox = [];
+  /** bytes of the writes in the outbox */
+  #outboxBytes = 0;
   /** @type {Event[]} */
   #notices = [];
   #droppedNotices = 0;
@@ -256,7 +264,8 @@ export class GatewayLink {
       heartbeatMs: 15_000,
       backoffInitialMs: 250,
       backoffMaxMs: 30_000,
-      maxPending: 256,
+      maxPending: 1024,
+      maxPendingBytes: 1024 * 1024,
       maxEventBytes: MAX_EVENT_BYTES,
       maxBatchEvents: 128,
       maxBatchBytes: 64 * 1024,
@@ -340,7 +349,7 @@ export class GatewayLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#attempt?.end({ kind: 'terminal' });
-    this.#outbox = [];
+    this.#setOutbox([]);
     try {
       this.#writeController?.error(reason ?? new Error('link closed'));
     } catch {
@@ -438,9 +447,10 @@ export class GatewayLink {
       );
       return;
     }
-    while (this.#outbox.length >= this.#o.maxPending && !this.#closed) await this.#changed();
+    while (!this.#closed && this.#full(bytes.length)) await this.#changed();
     if (this.#closed) throw new Error('link closed');
     this.#outbox.push({ event, bytes, id: event.id, sent: 'no' });
+    this.#outboxBytes += bytes.length;
     this.#wake();
   }
 
@@ -643,7 +653,7 @@ export class GatewayLink {
             const batch = this.#takeBatch();
             if (batch.length > 0) {
               for (const p of batch) p.sent = 'yes';
-              this.#forgetUnidentified();
+              this.#forgetUnidentified(batch);
               controller.enqueue(concat(batch.map((p) => p.bytes), sum(batch)));
               gate.sent();
               heartbeat();
@@ -701,7 +711,10 @@ export class GatewayLink {
   #acknowledge(id) {
     const at = this.#outbox.findIndex((p) => p.id === id);
     if (at === -1) return;
-    this.#outbox.splice(at, 1);
+    this.#outboxBytes -= this.#outbox[at].bytes.length;
+    // In write order the first is the usual one: shift() is O(1), splice(0, 1) is not.
+    if (at === 0) this.#outbox.shift();
+    else this.#outbox.splice(at, 1);
     this.#wake();
   }
 
@@ -741,7 +754,7 @@ export class GatewayLink {
         if (result.refused) {
           // The gateway will never take these: drop them, like a refused streamed write.
           for (const p of batch) p.sent = 'yes';
-          this.#outbox = this.#outbox.filter((p) => !batch.includes(p));
+          this.#setOutbox(this.#outbox.filter((p) => !batch.includes(p)));
           this.#wake();
           break;
         }
@@ -752,7 +765,7 @@ export class GatewayLink {
       // applied by a pair that has since been replaced) it goes again with the others.
       const sent = applied && this.#attemptCount === formedIn;
       for (const p of batch) if (p.sent === 'inflight') p.sent = sent ? 'yes' : 'no';
-      this.#forgetUnidentified();
+      this.#forgetUnidentified(batch);
       this.#wake();
     }
   }
@@ -823,9 +836,30 @@ export class GatewayLink {
     return batch;
   }
 
-  /** Writes without an id are never sent twice, so they are dropped once sent. */
-  #forgetUnidentified() {
-    this.#outbox = this.#outbox.filter((p) => p.id !== undefined || p.sent !== 'yes');
+  /**
+   * Writes without an id are never sent twice, so they are dropped once sent.
+   *
+   * @param {Pending[]} sent
+   */
+  #forgetUnidentified(sent) {
+    if (sent.every((p) => p.id !== undefined)) return;
+    this.#setOutbox(this.#outbox.filter((p) => p.id !== undefined || p.sent !== 'yes'));
+  }
+
+  /** @param {Pending[]} outbox */
+  #setOutbox(outbox) {
+    this.#outbox = outbox;
+    this.#outboxBytes = 0;
+    for (const p of outbox) this.#outboxBytes += p.bytes.length;
+  }
+
+  /**
+   * @param {number} bytes of the write that wants in
+   * @returns {boolean} whether it must wait for room
+   */
+  #full(bytes) {
+    if (this.#outbox.length >= this.#o.maxPending) return true;
+    return this.#outbox.length > 0 && this.#outboxBytes + bytes > this.#o.maxPendingBytes;
   }
 
   /** @param {Event} notice */

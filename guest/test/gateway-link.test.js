@@ -438,6 +438,32 @@ describe('gateway link, local behaviour', () => {
     assert.equal(third, 'failed', 'closing fails the waiting write');
   });
 
+  test('held bytes are bounded too: a write waits past maxPendingBytes, but one event alone always goes in', async () => {
+    const link = new GatewayLink({
+      baseUrl: 'http://127.0.0.1:9',
+      service: SERVICE,
+      link: LINK,
+      guest: new GuestIdentity({ baseUrl: 'http://127.0.0.1:9', id: 'g' }),
+      fetch: hangingFetch,
+      uploadMode: 'stream',
+      maxPendingBytes: 100,
+    });
+    const writer = link.writable.getWriter();
+    // ~150 bytes encoded: over the bound, and nothing else held, so it is taken.
+    await writer.write({ type: 'a', id: 'big', data: 'x'.repeat(120) });
+    let second = 'pending';
+    const write2 = writer.write({ type: 'a', id: 'small' }).then(
+      () => (second = 'done'),
+      () => (second = 'failed'),
+    );
+    await delay(50);
+    assert.equal(second, 'pending', 'the held bytes are over maxPendingBytes');
+    assert.equal(link.unacknowledged, 1);
+    await link.close(new Error('bye'));
+    await write2;
+    assert.equal(second, 'failed');
+  });
+
   test('an event over maxEventBytes is refused locally with a link.error naming it, and skipped', async () => {
     const link = new GatewayLink({
       baseUrl: 'http://127.0.0.1:9',
