@@ -176,7 +176,7 @@ export function serveGuestServices({ gateway, scope, services, linkOptions = {} 
         : undefined;
     // Arrays or single events in (frames.js); arrays out when the window asks for them.
     const events = input.pipeThrough(unframe());
-    const output = runService(
+    const output = superviseSource(
       service,
       events,
       (local, def, extra, onStatus) => {
@@ -200,9 +200,10 @@ export function serveGuestServices({ gateway, scope, services, linkOptions = {} 
         report(link.status);
         return link;
       },
+      undefined,
       { resumeAfter, params },
     );
-    return /** @type {{frames?: unknown}} */ (info.hello)?.frames === 'batch' ? frame(output) : output;
+    return /** @type {{frames?: unknown}} */ (info.hello)?.frames === 'batch' ? frame(output) : readableOf(output);
   });
   return () => {
     stopConnections();
@@ -335,6 +336,16 @@ export function runService(service, input, openLink, options = {}) {
 /** @typedef {'completed' | 'cancelled' | 'failed'} EndKind */
 
 /**
+ * What the runtime reads a supervised output through: a stream reader's `read` and
+ * `cancel`, one read at a time. Internal: it lets the worker frame a service's output
+ * (frames.js) without a ReadableStream hop per event in between.
+ *
+ * @typedef {object} EventSource
+ * @property {() => Promise<ReadableStreamReadResult<Event>>} read
+ * @property {(reason?: unknown) => Promise<void>} cancel
+ */
+
+/**
  * {@link runService}, telling `onEnd` how the output ended.
  *
  * @param {ServiceDefinition} service
@@ -345,6 +356,41 @@ export function runService(service, input, openLink, options = {}) {
  * @returns {ReadableStream<Event>}
  */
 function supervise(service, input, openLink, onEnd, extras = {}) {
+  return readableOf(superviseSource(service, input, openLink, onEnd, extras));
+}
+
+/**
+ * A source as a ReadableStream with no buffer of its own: each read of the stream is one
+ * read of the source, and cancelling it cancels the source.
+ *
+ * @param {EventSource} source
+ * @returns {ReadableStream<Event>}
+ */
+function readableOf(source) {
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        const step = await source.read();
+        if (step.done) controller.close();
+        else controller.enqueue(step.value);
+      },
+      cancel: (reason) => source.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * The supervision itself ({@link supervise}), as an {@link EventSource}.
+ *
+ * @param {ServiceDefinition} service
+ * @param {ReadableStream<Event>} input
+ * @param {LinkOpener | undefined} openLink
+ * @param {((kind: EndKind, reason?: unknown) => void) | undefined} onEnd
+ * @param {{resumeAfter?: number, params?: Record<string, unknown>}} extras for `ctx`
+ * @returns {EventSource}
+ */
+function superviseSource(service, input, openLink, onEnd, extras) {
   const abort = new AbortController();
   /** @type {Map<string, OpenedLink>} */
   const links = new Map();
@@ -352,8 +398,14 @@ function supervise(service, input, openLink, onEnd, extras = {}) {
   // so this holds at most one event per link however fast statuses change.
   /** @type {Map<string, Event>} */
   const statuses = new Map();
-  /** @type {(() => void) | undefined} */
-  let wakeStatus;
+  /** @type {{resolve: (step: ReadableStreamReadResult<Event>) => void, reject: (error: unknown) => void} | undefined} */
+  let waiting;
+  /** @returns {ReadableStreamReadResult<Event>} the oldest waiting status event */
+  const takeStatus = () => {
+    const [[local, event]] = statuses.entries();
+    statuses.delete(local);
+    return { done: false, value: event };
+  };
   /** @type {ServiceContext} */
   const ctx = {
     name: service.name,
@@ -369,7 +421,13 @@ function supervise(service, input, openLink, onEnd, extras = {}) {
         link = openLink(local, def, extra, (status, detail = {}) => {
           statuses.delete(local);
           statuses.set(local, { type: 'link.status', data: { ...detail, link: local, status } });
-          wakeStatus?.();
+          // A reader waiting on the service's output gets the status now; the output's
+          // read goes on and its event is kept for the next read.
+          if (waiting) {
+            const w = waiting;
+            waiting = undefined;
+            w.resolve(takeStatus());
+          }
         });
         links.set(local, link);
       }
@@ -399,54 +457,53 @@ function supervise(service, input, openLink, onEnd, extras = {}) {
     } else throw new TypeError(`${service.name} must return a ReadableStream or a TransformStream`);
   } catch (error) {
     ended('failed', error);
-    return new ReadableStream({
-      start(controller) {
-        controller.error(error);
-      },
-    });
+    return { read: () => Promise.reject(error), cancel: async () => {} };
   }
 
   const reader = out.getReader();
-  /** @type {Promise<ReadableStreamReadResult<Event>> | undefined} */
-  let pending;
-  // No buffer of its own: each read here is one read of the service's output (or one
-  // status event, which waits for the reader like any event).
-  return new ReadableStream(
-    {
-      async pull(controller) {
-        for (;;) {
-          const [first] = statuses.entries();
-          if (first) {
-            statuses.delete(first[0]);
-            controller.enqueue(first[1]);
-            return;
-          }
-          // The read outlives a status wake-up: kept, and awaited again next time round.
-          pending ??= reader.read();
-          const status = new Promise((resolve) => (wakeStatus = () => resolve(undefined)));
-          let step;
-          try {
-            step = await Promise.race([pending, status]);
-          } catch (error) {
+  // One read of the output at a time. Its result goes to the waiting reader, or is kept
+  // here when a status event answered that reader first: no buffer beyond that one step.
+  let reading = false;
+  /** @type {{step: ReadableStreamReadResult<Event>} | {error: unknown} | undefined} */
+  let kept;
+  /** @param {{step: ReadableStreamReadResult<Event>} | {error: unknown}} result */
+  const deliver = (result) => {
+    reading = false;
+    const w = waiting;
+    if (!w) {
+      kept = result;
+      return;
+    }
+    waiting = undefined;
+    if ('step' in result) w.resolve(result.step);
+    else w.reject(result.error);
+  };
+  return {
+    read() {
+      if (statuses.size > 0) return Promise.resolve(takeStatus());
+      if (kept) {
+        const result = kept;
+        kept = undefined;
+        return 'step' in result ? Promise.resolve(result.step) : Promise.reject(result.error);
+      }
+      if (!reading) {
+        reading = true;
+        reader.read().then(
+          (step) => {
+            if (step.done) ended('completed');
+            deliver({ step });
+          },
+          (error) => {
             ended('failed', error);
-            throw error;
-          } finally {
-            wakeStatus = undefined;
-          }
-          if (step === undefined) continue;
-          pending = undefined;
-          if (step.done) {
-            controller.close();
-            ended('completed');
-          } else controller.enqueue(step.value);
-          return;
-        }
-      },
-      async cancel(reason) {
-        ended('cancelled', reason);
-        await reader.cancel(reason);
-      },
+            deliver({ error });
+          },
+        );
+      }
+      return new Promise((resolve, reject) => (waiting = { resolve, reject }));
     },
-    { highWaterMark: 0 },
-  );
+    async cancel(reason) {
+      ended('cancelled', reason);
+      await reader.cancel(reason);
+    },
+  };
 }

@@ -58,8 +58,11 @@ import { chunkGate } from './pacing.js';
  */
 
 const MAX_NOTICES = 64;
-/** events per array sent to the worker */
-const MAX_FRAME = 64;
+/**
+ * Events per array sent to the worker. A transferred stream carries one array at a time
+ * (the next waits for the worker to ask), so this caps what one trip over the bridge moves.
+ */
+const MAX_FRAME = 256;
 
 /**
  * One conversation between a view and a guest service, surviving worker restarts.

@@ -153,6 +153,40 @@ test('cancelling a service output aborts ctx.signal, closes its links and cancel
   assert.equal(input.cancelled, 'bye');
 });
 
+test('a link status reaches a reader waiting on a quiet output, and the output event after it is not lost', async () => {
+  /** @type {(status: string) => void} */
+  let report = () => {};
+  /** @type {ReadableStreamDefaultController<any>} */
+  let output;
+  const service = defineGuestService(
+    'quiet',
+    (input, ctx) => {
+      ctx.link('up');
+      return new ReadableStream({ start: (c) => void (output = c) }, { highWaterMark: 0 });
+    },
+    { links: { up: 'host-up' } },
+  );
+  const out = runService(service, streamOf(), (local, def, extra, onStatus) => {
+    report = (status) => onStatus(/** @type {any} */ (status));
+    return { readable: new ReadableStream(), writable: new WritableStream(), close: async () => {} };
+  });
+  const reader = out.getReader();
+  const first = reader.read();
+  await delay(20);
+  report('open'); // the output has nothing yet: the waiting read gets the status
+  assert.deepEqual((await first).value, { type: 'link.status', data: { link: 'up', status: 'open' } });
+  const second = reader.read();
+  output.enqueue({ type: 'n', data: 1 });
+  report('reconnecting'); // both ready at once: neither is lost, the order is theirs
+  const seen = [(await second).value, (await reader.read()).value];
+  assert.deepEqual(
+    seen.map((e) => e.type + ':' + (e.data.status ?? e.data)).sort(),
+    ['link.status:reconnecting', 'n:1'],
+  );
+  output.close();
+  assert.equal((await reader.read()).done, true);
+});
+
 test('a service that returns something else fails its output, and an unnamed link throws', async () => {
   const wrong = defineViewService('wrong', () => /** @type {any} */ ({}));
   await assert.rejects(collect(runService(wrong, streamOf())), /must return a ReadableStream/);
