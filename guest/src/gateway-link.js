@@ -9,7 +9,7 @@
 // acknowledged. Where the browser cannot stream an upload, batched POSTs replace it.
 
 import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
-import { concat, lineDecoder } from './ndjson.js';
+import { lineDecoder, utf8Length } from './ndjson.js';
 import { chunkGate } from './pacing.js';
 
 /** @typedef {import('./event.js').Event} Event */
@@ -180,7 +180,8 @@ export class GuestIdentity {
 /**
  * @typedef {object} Pending a write held until sent (and, with an `id`, acknowledged)
  * @property {Event} event
- * @property {Uint8Array} bytes
+ * @property {string} line its NDJSON line; encoded with the others of its chunk, once
+ * @property {number} size the line's length in UTF-8
  * @property {string | undefined} id
  * @property {'no' | 'inflight' | 'yes'} sent
  */
@@ -438,19 +439,20 @@ export class GatewayLink {
     if (event.id !== undefined && (typeof event.id !== 'string' || event.id.length > 128)) {
       throw new TypeError('"id" must be a string of at most 128 chars');
     }
-    const bytes = utf8.encode(JSON.stringify(event) + '\n');
-    if (bytes.length > this.#o.maxEventBytes) {
+    const line = JSON.stringify(event) + '\n';
+    const size = utf8Length(line);
+    if (size > this.#o.maxEventBytes) {
       this.#notify(
-        linkError('event_too_large', `an event of ${bytes.length} bytes was not sent`, {
+        linkError('event_too_large', `an event of ${size} bytes was not sent`, {
           ...(event.id === undefined ? {} : { event: event.id }),
         }),
       );
       return;
     }
-    while (!this.#closed && this.#full(bytes.length)) await this.#changed();
+    while (!this.#closed && this.#full(size)) await this.#changed();
     if (this.#closed) throw new Error('link closed');
-    this.#outbox.push({ event, bytes, id: event.id, sent: 'no' });
-    this.#outboxBytes += bytes.length;
+    this.#outbox.push({ event, line, size, id: event.id, sent: 'no' });
+    this.#outboxBytes += size;
     this.#wake();
   }
 
@@ -654,7 +656,7 @@ export class GatewayLink {
             if (batch.length > 0) {
               for (const p of batch) p.sent = 'yes';
               this.#forgetUnidentified(batch);
-              controller.enqueue(concat(batch.map((p) => p.bytes), sum(batch)));
+              controller.enqueue(encodeLines(batch));
               gate.sent();
               heartbeat();
               this.#wake();
@@ -711,7 +713,7 @@ export class GatewayLink {
   #acknowledge(id) {
     const at = this.#outbox.findIndex((p) => p.id === id);
     if (at === -1) return;
-    this.#outboxBytes -= this.#outbox[at].bytes.length;
+    this.#outboxBytes -= this.#outbox[at].size;
     // In write order the first is the usual one: shift() is O(1), splice(0, 1) is not.
     if (at === 0) this.#outbox.shift();
     else this.#outbox.splice(at, 1);
@@ -732,7 +734,7 @@ export class GatewayLink {
       }
       for (const p of batch) p.sent = 'inflight';
       // The same k always carries the same bytes: that is what makes a retry safe.
-      const body = concat(batch.map((p) => p.bytes), sum(batch));
+      const body = encodeLines(batch);
       const formedIn = this.#attemptCount;
       let failures = 0;
       let applied = false;
@@ -829,9 +831,9 @@ export class GatewayLink {
     let bytes = 0;
     for (const p of this.#outbox) {
       if (p.sent !== 'no') continue;
-      if (batch.length > 0 && (batch.length >= this.#o.maxBatchEvents || bytes + p.bytes.length > this.#o.maxBatchBytes)) break;
+      if (batch.length > 0 && (batch.length >= this.#o.maxBatchEvents || bytes + p.size > this.#o.maxBatchBytes)) break;
       batch.push(p);
-      bytes += p.bytes.length;
+      bytes += p.size;
     }
     return batch;
   }
@@ -850,7 +852,7 @@ export class GatewayLink {
   #setOutbox(outbox) {
     this.#outbox = outbox;
     this.#outboxBytes = 0;
-    for (const p of outbox) this.#outboxBytes += p.bytes.length;
+    for (const p of outbox) this.#outboxBytes += p.size;
   }
 
   /**
@@ -1161,11 +1163,14 @@ function retryAfterMs(response) {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** @param {Pending[]} batch */
-function sum(batch) {
-  let n = 0;
-  for (const p of batch) n += p.bytes.length;
-  return n;
+/**
+ * @param {Pending[]} batch
+ * @returns {Uint8Array} the batch's lines as one NDJSON chunk
+ */
+function encodeLines(batch) {
+  let text = '';
+  for (const p of batch) text += p.line;
+  return utf8.encode(text);
 }
 
 /** @param {unknown} error */

@@ -169,7 +169,9 @@ export function lineDecoder({ maxEventBytes = MAX_EVENT_BYTES } = {}) {
  */
 export function encodeEvents({ maxBatchEvents = 128, maxBatchBytes = 64 * 1024 } = {}) {
   const utf8 = new TextEncoder();
-  /** @type {Uint8Array[]} */
+  // Lines are queued as text and encoded once per chunk: a TextEncoder.encode per event
+  // (a new Uint8Array each) cost more than the JSON.stringify in Chromium's profiles.
+  /** @type {string[]} */
   let queued = [];
   let queuedBytes = 0;
   let closing = false;
@@ -208,7 +210,7 @@ export function encodeEvents({ maxBatchEvents = 128, maxBatchBytes = 64 * 1024 }
             wakeReader = () => resolve(undefined);
           });
         }
-        controller.enqueue(concat(queued, queuedBytes));
+        controller.enqueue(utf8.encode(queued.join('')));
         gate.sent();
         queued = [];
         queuedBytes = 0;
@@ -235,9 +237,9 @@ export function encodeEvents({ maxBatchEvents = 128, maxBatchBytes = 64 * 1024 }
       },
       write(event) {
         if (failure) throw failure.reason;
-        const line = utf8.encode(JSON.stringify(event) + '\n');
+        const line = JSON.stringify(event) + '\n';
         queued.push(line);
-        queuedBytes += line.length;
+        queuedBytes += utf8Length(line);
         notifyReader();
         if (queued.length < maxBatchEvents && queuedBytes < maxBatchBytes) return undefined;
         return new Promise((resolve, reject) => {
@@ -271,6 +273,23 @@ export function encodeBatch(events) {
   let text = '';
   for (const event of events) text += JSON.stringify(event) + '\n';
   return new TextEncoder().encode(text);
+}
+
+/**
+ * The length in UTF-8 of a string whose surrogates are paired (JSON.stringify's output
+ * always is: it escapes lone ones), without encoding it.
+ *
+ * @param {string} text
+ * @returns {number}
+ */
+export function utf8Length(text) {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // 1 byte below 0x80; 2 below 0x800; 3 for the rest of the BMP; a surrogate pair is 4.
+    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+  }
+  return n;
 }
 
 /**

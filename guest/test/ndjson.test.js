@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeEvents, encodeEvents } from '../src/ndjson.js';
+import { decodeEvents, encodeEvents, utf8Length } from '../src/ndjson.js';
 import { collect, streamOf, utf8 } from './support/streams.js';
 
 /** Decodes `chunks` (strings or byte arrays) and returns every event out. */
@@ -154,4 +154,17 @@ test('encode then decode is the identity on valid events', async () => {
   const out = collect(readable.pipeThrough(decodeEvents()));
   await streamOf(...events).pipeTo(writable);
   assert.deepEqual(await out, events);
+});
+
+test('utf8Length counts what TextEncoder writes, for every width of character', () => {
+  const samples = [
+    '',
+    'plain ascii\n',
+    'é ß ø', // 2 bytes each
+    '€ 中文 ｶﾀｶﾅ', // 3 bytes each
+    '😀 𝄞 👩‍👩‍👧', // surrogate pairs: 4 bytes each, and a joiner (3)
+    JSON.stringify({ lone: '\ud800', other: '\udfff' }), // JSON escapes lone surrogates
+    '\u007f\u0080\u07ff\u0800\uffff',
+  ];
+  for (const text of samples) assert.equal(utf8Length(text), new TextEncoder().encode(text).length, JSON.stringify(text));
 });
