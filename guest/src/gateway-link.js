@@ -233,6 +233,12 @@ export class GatewayLink {
   #outbox = [];
   /** bytes of the writes in the outbox */
   #outboxBytes = 0;
+  /**
+   * No write before this index of the outbox is unsent: where #takeBatch starts looking. A
+   * hint, so anything that may make an earlier write unsent sets it back to 0. Without it
+   * each upload pull walked every sent, unacknowledged write (up to maxPending).
+   */
+  #unsentFrom = 0;
   /** @type {Event[]} */
   #notices = [];
   #droppedNotices = 0;
@@ -474,6 +480,7 @@ export class GatewayLink {
       // Whatever the last attempt sent and the host has not acknowledged goes again.
       this.#attemptCount++;
       for (const p of this.#outbox) if (p.sent === 'yes') p.sent = 'no';
+      this.#unsentFrom = 0;
       this.#wake();
       try {
         await this.#connect(attempt);
@@ -717,6 +724,7 @@ export class GatewayLink {
     // In write order the first is the usual one: shift() is O(1), splice(0, 1) is not.
     if (at === 0) this.#outbox.shift();
     else this.#outbox.splice(at, 1);
+    if (at < this.#unsentFrom) this.#unsentFrom--;
     this.#wake();
   }
 
@@ -767,6 +775,7 @@ export class GatewayLink {
       // applied by a pair that has since been replaced) it goes again with the others.
       const sent = applied && this.#attemptCount === formedIn;
       for (const p of batch) if (p.sent === 'inflight') p.sent = sent ? 'yes' : 'no';
+      if (!sent) this.#unsentFrom = 0;
       this.#forgetUnidentified(batch);
       this.#wake();
     }
@@ -829,7 +838,12 @@ export class GatewayLink {
     /** @type {Pending[]} */
     const batch = [];
     let bytes = 0;
-    for (const p of this.#outbox) {
+    const outbox = this.#outbox;
+    let i = this.#unsentFrom;
+    while (i < outbox.length && outbox[i].sent !== 'no') i++;
+    this.#unsentFrom = i;
+    for (; i < outbox.length; i++) {
+      const p = outbox[i];
       if (p.sent !== 'no') continue;
       if (batch.length > 0 && (batch.length >= this.#o.maxBatchEvents || bytes + p.size > this.#o.maxBatchBytes)) break;
       batch.push(p);
@@ -851,6 +865,7 @@ export class GatewayLink {
   /** @param {Pending[]} outbox */
   #setOutbox(outbox) {
     this.#outbox = outbox;
+    this.#unsentFrom = 0;
     this.#outboxBytes = 0;
     for (const p of outbox) this.#outboxBytes += p.size;
   }
