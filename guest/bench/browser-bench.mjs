@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // Browser bench (figures, not a test): Chromium driving the guest runtime over real HTTP/2.
 //
-//   node bench/browser-bench.mjs [--latency 1000] [--throughput 20000]
+//   node bench/browser-bench.mjs [--latency 1000] [--throughput 50000] [--path sw,bridge,window,relay,raw]
 //
 // Starts echo + gateway from the packaged jars (full JIT: no start-time flags) and a Node.js
 // http2 relay (bench/h2-relay.mjs), warms the JVMs until their JIT is quiet, then measures,
 // each in a fresh Chromium page:
-//   sw -> gateway       view -> service worker -> gateway -> echo -> back (the whole path)
-//   window -> gateway   GatewayLink in the window -> gateway -> echo (no worker hop)
-//   window -> relay     GatewayLink in the window -> Node relay (no worker, no Java)
-//   raw -> relay        plain fetch + NDJSON codec -> Node relay (the browser's own floor)
+//   sw       view -> service worker -> gateway -> echo -> back (the whole path)
+//   bridge   view -> service worker -> view (worker-echo: the bridge alone, no network)
+//   window   GatewayLink in the window -> gateway -> echo (no worker hop)
+//   relay    GatewayLink in the window -> Node relay (no worker, no Java)
+//   raw      plain fetch + NDJSON codec -> Node relay (the browser's own floor)
 // Figures: round-trip latency of one event at a time (p50, p99), pipelined round trips per
-// second, one-way events per second host -> view (source) and view -> host (sink).
+// second (the median of 3 passes, and their range), one-way events per second host -> view
+// (source) and view -> host (sink); for raw, the two legs of a round trip.
 
 import { startHostSide, devCert, guestDir } from '../test/e2e/support/servers.mjs';
 import { launchBrowser } from '../test/e2e/support/browser.mjs';
@@ -23,35 +25,53 @@ const arg = (/** @type {string} */ name, /** @type {number} */ dflt) => {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? dflt : Number(process.argv[at + 1]);
 };
-const sizes = { latency: arg('latency', 1000), warmup: arg('warmup', 200), throughput: arg('throughput', 20_000) };
+const sizes = { latency: arg('latency', 1000), warmup: arg('warmup', 200), throughput: arg('throughput', 50_000) };
+const k = (/** @type {number} */ x) => (x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : `${Math.round(x)}`);
+const pathArg = process.argv.indexOf('--path');
+const only = pathArg === -1 ? undefined : process.argv[pathArg + 1].split(',');
 
 const cert = devCert();
 const [host, relay] = await Promise.all([startHostSide(), startRelay({ cert: cert.cert, key: cert.key, root: guestDir })]);
 const browser = await launchBrowser();
 await warmHostSide();
+const ALL = ['latency', 'roundTrip', 'down', 'up'];
 const runs = [
-  { name: 'sw -> gateway -> echo', origin: host.origin, path: 'sw' },
-  { name: 'window -> gateway -> echo', origin: host.origin, path: 'window' },
-  { name: 'window -> Node relay', origin: relay.origin, path: 'window' },
-  { name: 'raw fetch -> Node relay', origin: relay.origin, path: 'raw' },
-];
+  { key: 'sw', name: 'sw -> gateway -> echo', origin: host.origin, query: 'path=sw', phases: ALL },
+  { key: 'bridge', name: 'sw bridge only (worker-echo)', origin: host.origin, query: 'path=sw&echo=worker-echo', phases: ['latency', 'roundTrip'] },
+  { key: 'window', name: 'window -> gateway -> echo', origin: host.origin, query: 'path=window', phases: ALL },
+  { key: 'relay', name: 'window -> Node relay', origin: relay.origin, query: 'path=window', phases: ALL },
+  { key: 'raw', name: 'raw fetch -> Node relay', origin: relay.origin, query: 'path=raw', phases: [...ALL, 'legs'] },
+].filter((run) => !only || only.includes(run.key));
 /** @type {any[]} */
 const rows = [];
 try {
   for (const run of runs) {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`${run.name}: ${e}`));
-    await page.goto(`${run.origin}/bench/pages/bench.html?path=${run.path}`);
+    await page.goto(`${run.origin}/bench/pages/bench.html?${run.query}`);
     await page.waitForFunction(() => /** @type {any} */ (window).bench);
+    const bench = (/** @type {object} */ n) => page.evaluate((n) => /** @type {any} */ (window).bench.run(n), n);
     // Untimed passes first: the page's and the worker's JavaScript JIT (V8 keeps tiering up
     // for seconds: one short pass left the service-worker path at two thirds of its later
-    // rate), connections, the worker.
-    for (let pass = 0; pass < 3; pass++) {
-      await page.evaluate((n) => /** @type {any} */ (window).bench.run(n), { latency: 300, warmup: 0, throughput: 30_000 });
+    // rate), connections, the worker. At least 3, then until a pass's round-trip rate is
+    // within 10% of the one before (at most 8).
+    const warm = [];
+    for (let pass = 1; pass <= 8; pass++) {
+      const r = await bench({ latency: 300, warmup: 0, throughput: sizes.throughput, phases: run.phases.filter((p) => p !== 'legs') });
+      warm.push(r.roundTrip.eventsPerSec);
+      if (pass >= 3 && Math.abs(warm[pass - 1] - warm[pass - 2]) <= 0.1 * warm[pass - 2]) break;
     }
-    const r = await page.evaluate((n) => /** @type {any} */ (window).bench.run(n), sizes);
-    rows.push({ name: run.name, ...r });
-    console.error(`done: ${run.name}`);
+    const r = await bench({ ...sizes, phases: run.phases });
+    // The pipelined rate varies most from pass to pass: the median of three.
+    const rates = [r.roundTrip.eventsPerSec];
+    const sw0 = threadSeconds(/^ServiceWorker t/);
+    for (let pass = 0; pass < 2; pass++) rates.push((await bench({ ...sizes, phases: ['roundTrip'] })).roundTrip.eventsPerSec);
+    const sw1 = threadSeconds(/^ServiceWorker t/);
+    rates.sort((a, b) => a - b);
+    // What the service worker's thread spent per round trip in the last two passes.
+    const swUs = sw0 !== undefined && sw1 !== undefined && sw1 > sw0 ? ((sw1 - sw0) / (2 * sizes.throughput)) * 1e6 : undefined;
+    rows.push({ name: run.name, ...r, roundTrip: { eventsPerSec: rates[1], min: rates[0], max: rates[2] }, swUs });
+    console.error(`done: ${run.name} (warm-up passes: ${warm.map((x) => k(x)).join(' ')} round trips/s)`);
     await page.close();
   }
 } finally {
@@ -101,13 +121,49 @@ async function warmHostSide() {
  * @returns {number | undefined}
  */
 function jitSeconds(pids) {
+  return threadSeconds(/^C\d CompilerThre/, pids);
+}
+
+/**
+ * CPU seconds used so far by the threads named like `name` (/proc's 15-character thread
+ * names) of these processes, or of every Chromium process; undefined where /proc cannot be
+ * read.
+ *
+ * @param {RegExp} name
+ * @param {number[]} [pids]
+ * @returns {number | undefined}
+ */
+function threadSeconds(name, pids) {
   try {
+    const all =
+      pids ??
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('chrom');
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
     let ticks = 0;
-    for (const pid of pids) {
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    for (const pid of all) {
+      let tids;
+      try {
+        tids = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        continue; // gone since it was listed
+      }
+      for (const tid of tids) {
+        let stat;
+        try {
+          stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        } catch {
+          continue;
+        }
         const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        if (!/^C\d CompilerThre/.test(comm)) continue;
+        if (!name.test(comm)) continue;
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         ticks += Number(f[11]) + Number(f[12]); // utime + stime
       }
@@ -119,12 +175,28 @@ function jitSeconds(pids) {
 }
 
 const f1 = (/** @type {number} */ x) => x.toFixed(2);
-const k = (/** @type {number} */ x) => (x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : `${Math.round(x)}`);
-const header = ['path', 'RTT p50 ms', 'RTT p99 ms', 'round trips/s', 'host->view ev/s', 'view->host ev/s'];
-const table = rows.map((r) => [r.name, f1(r.latency.p50), f1(r.latency.p99), k(r.roundTrip.eventsPerSec), k(r.down.eventsPerSec), k(r.up.eventsPerSec)]);
+const header = ['path', 'RTT p50 ms', 'RTT p99 ms', 'round trips/s (range)', 'host->view ev/s', 'view->host ev/s'];
+const table = rows.map((r) => [
+  r.name,
+  f1(r.latency.p50),
+  f1(r.latency.p99),
+  `${k(r.roundTrip.eventsPerSec)} (${k(r.roundTrip.min)}-${k(r.roundTrip.max)})`,
+  r.down ? k(r.down.eventsPerSec) : '-',
+  r.up ? k(r.up.eventsPerSec) : '-',
+]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
 const line = (/** @type {string[]} */ cells) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
 console.log(`Chromium ${browser.browser()?.version() ?? ''}; RTT over ${sizes.latency} events (after ${sizes.warmup} warm-up), throughput over ${sizes.throughput} events of ~100 B`);
 console.log(line(header));
 console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|')}|`);
 for (const row of table) console.log(line(row));
+const legs = rows.find((r) => r.legs)?.legs;
+if (legs) {
+  console.log(
+    `raw fetch -> Node relay, one event at a time: upload leg p50 ${f1(legs.upP50)} ms, download leg p50 ${f1(legs.downP50)} ms` +
+      ' (Chromium holds HTTP/2 response data up to 1 ms for more to come: guest/README.md, "Browser bench")',
+  );
+}
+for (const row of rows.filter((r) => r.swUs !== undefined)) {
+  console.log(`${row.name}: the service worker's thread spent ${row.swUs.toFixed(1)} us per pipelined round trip`);
+}

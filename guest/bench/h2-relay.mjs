@@ -7,9 +7,11 @@
 //   POST /g/{service}/{link}/up     streaming upload, paired by (guest, service, link)
 //   GET  /g/{service}/{link}/down   streaming download: link.ready, then the service's events
 //
-// Services: echo (each upload line back on the download, bytes as they come), source
-// (?n= events of ?size= bytes, as fast as the download drains), sink (counts upload events;
-// answers sink.done {count} when the upload ends). No batches, no resume, no limits: a
+// Services: echo (each upload line back on the download, bytes as they come), stamp (each
+// upload event back with data.at set to this process's clock when it arrived, Unix ms: the
+// bench's upload and download legs), source (?n= events of ?size= bytes, as fast as the
+// download drains), sink (counts upload events; answers sink.done {count} when the upload
+// ends). No batches, no resume, no limits: a
 // baseline, not a gateway. Also serves guest/ files with the gateway's CSP.
 
 import http2 from 'node:http2';
@@ -83,6 +85,26 @@ export async function startRelay({ cert, key, root, port = 0 }) {
           up.pause();
           res.once('drain', () => up.resume());
         }
+      });
+      up.on('end', () => {
+        endUpload();
+        res.end();
+      });
+    } else if (service === 'stamp') {
+      let rest = '';
+      up.setEncoding('utf8');
+      up.on('data', (/** @type {string} */ text) => {
+        const at = performance.timeOrigin + performance.now();
+        const lines = (rest + text).split('\n');
+        rest = /** @type {string} */ (lines.pop());
+        let out = '';
+        for (const line of lines) {
+          if (!line) continue;
+          const event = JSON.parse(line);
+          if (event.type !== 'link.heartbeat') event.data = { ...event.data, at };
+          out += JSON.stringify(event) + '\n';
+        }
+        if (out) res.write(out);
       });
       up.on('end', () => {
         endUpload();

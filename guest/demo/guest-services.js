@@ -34,6 +34,10 @@ export function defineDemoServices(config) {
     { links: { echo: { service: 'echo', resume: true, options } } },
   );
 
+  // View -> view through the worker: each event back as it came, with no host service. The
+  // browser bench's measure of the window <-> worker bridge alone.
+  defineGuestService('worker-echo', (input) => input);
+
   // Host -> view only: the source host service emits ?n= events of ?size= bytes.
   defineGuestService(
     'source',

@@ -2,8 +2,10 @@
 //   sw            view -> ViewSession -> service worker (GatewayLink) -> origin -> back
 //   window        GatewayLink in the window -> origin -> back (no worker hop)
 //   raw           plain fetch pair + NDJSON codec in the window -> origin -> back
-// against whatever origin serves the page (the gateway, or the Node relay). Driven by
-// browser-bench.mjs through `window.bench.run(options)`.
+// against whatever origin serves the page (the gateway, or the Node relay). ?echo= names the
+// service the round trips go through (default echo; worker-echo answers in the service
+// worker itself: the bridge alone). Driven by browser-bench.mjs through
+// `window.bench.run(options)`.
 
 import { GatewayLink, GuestWorker, ViewSession, decodeEvents, encodeEvents } from '../../src/index.js';
 
@@ -15,6 +17,7 @@ const which = query.get('path') ?? 'sw';
 /** how the sw path's bridge carries streams (bridge.js): auto, transfer or port */
 const mode = /** @type {import('../../src/bridge.js').BridgeMode} */ (query.get('mode') ?? 'auto');
 const echoAck = (/** @type {Event} */ e) => (e.type.startsWith('link.') ? undefined : e.id);
+const echoService = query.get('echo') ?? 'echo';
 let links = 0;
 
 /** @type {Promise<GuestWorker> | undefined} */
@@ -102,7 +105,7 @@ const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q 
 
 /** Round trip, one event at a time: each write waits for its echo. */
 async function latency(/** @type {number} */ count, /** @type {number} */ warmup) {
-  const p = await open('echo');
+  const p = await open(echoService);
   const times = [];
   for (let i = 1; i <= warmup + count; i++) {
     const t = performance.now();
@@ -118,7 +121,7 @@ async function latency(/** @type {number} */ count, /** @type {number} */ warmup
 
 /** Round trip, pipelined: writes as fast as the path takes them, reads at the same time. */
 async function roundTrip(/** @type {number} */ count) {
-  const p = await open('echo');
+  const p = await open(echoService);
   const t = performance.now();
   const writing = (async () => {
     for (let i = 1; i <= count; i++) await p.writer.write({ type: 'bench.item', id: `r${i}`, seq: i, data: { i } });
@@ -131,6 +134,33 @@ async function roundTrip(/** @type {number} */ count) {
   const ms = performance.now() - t;
   await p.close();
   return { eventsPerSec: (count / ms) * 1000 };
+}
+
+/**
+ * The two legs of a round trip, one event at a time, on the raw path against the Node relay:
+ * its `stamp` service sets `data.at` to its clock (Unix ms) when the event arrived, and the
+ * page's clock is on the same time line (performance.timeOrigin), so upload leg = at - sent
+ * and download leg = received - at. Both clocks are this machine's; the page's is coarsened
+ * to 0.1 ms.
+ */
+async function legs(/** @type {number} */ count) {
+  const p = await open('stamp');
+  const now = () => performance.timeOrigin + performance.now();
+  const up = [];
+  const down = [];
+  for (let i = 1; i <= count; i++) {
+    const sent = now();
+    await p.writer.write({ type: 'bench.ping', seq: i, data: { i } });
+    const { value } = await p.reader.read();
+    const at = /** @type {{at?: number}} */ (value?.data)?.at;
+    if (value?.seq !== i || typeof at !== 'number') throw new Error(`expected a stamped ${i}, got ${JSON.stringify(value)}`);
+    up.push(at - sent);
+    down.push(now() - at);
+  }
+  await p.close();
+  up.sort((a, b) => a - b);
+  down.sort((a, b) => a - b);
+  return { upP50: quantile(up, 0.5), downP50: quantile(down, 0.5) };
 }
 
 /** Host -> view: the source service emits `count` events of ~100 bytes. */
@@ -166,7 +196,8 @@ async function up(/** @type {number} */ count) {
   path: which,
   /**
    * @param {{latency: number, warmup: number, throughput: number, phases?: string[]}} n  phases: a subset of
-   *   latency, roundTrip, down, up (default all, in that order)
+   *   latency, roundTrip, down, up, legs (default the first four, in that order; legs needs
+   *   the raw path and the Node relay)
    */
   async run(n) {
     const out = /** @type {HTMLElement} */ (document.getElementById('out'));
@@ -177,6 +208,7 @@ async function up(/** @type {number} */ count) {
     if (phases.includes('roundTrip')) result.roundTrip = await roundTrip(n.throughput);
     if (phases.includes('down')) result.down = await down(n.throughput);
     if (phases.includes('up')) result.up = await up(n.throughput);
+    if (phases.includes('legs')) result.legs = await legs(n.latency);
     out.textContent = JSON.stringify(result, null, 1);
     return result;
   },
