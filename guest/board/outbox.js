@@ -323,7 +323,7 @@ export class Outbox {
  * for the puts of the ones before it (a burst goes out together; IndexedDB commits one strict
  * transaction at a time, 1-11 ms each here), with at most `maxStoring` puts unfinished (then it
  * stops reading `commands`: backpressure to the tab). The default is the most writes a tab's
- * session holds unanswered (`maxPending`, 256), so one tab's burst is never held back here: at
+ * session holds unanswered (`maxPending`, 1,024), so one tab's burst is never held back here: at
  * 32 a burst of 200 reached tasks-write in 6-8 clumps, each waiting for the last one's puts.
  * `answer` hears each command's {@link AddResult} in the order the commands came. Resolves when
  * `commands` ends and every command has been answered.
@@ -333,7 +333,7 @@ export class Outbox {
  * @param {(result: AddResult) => void} answer
  * @param {{maxStoring?: number}} [options]
  */
-export async function takeCommands(commands, outbox, answer, { maxStoring = 256 } = {}) {
+export async function takeCommands(commands, outbox, answer, { maxStoring = 1024 } = {}) {
   let storing = 0;
   /** @type {Promise<void>} answers, in order */
   let answered = Promise.resolve();

@@ -205,9 +205,10 @@ const utf8 = new TextEncoder();
  * queued; a write with an `id` stays held until the host acknowledges it (see `ackMatcher`)
  * and is sent again on every reopen until then, so the host must apply writes by `id`
  * once. At most `maxPending` writes (of at most `maxPendingBytes`) are held; a write waits
- * for room (backpressure). An event without a valid `type` fails its write; an event over `maxEventBytes` is refused
- * with a non-fatal `link.error` (reason `event_too_large`) and skipped. Closing `writable`
- * resolves once every held write is sent and acknowledged, and ends the upload.
+ * for room (backpressure). An event without a valid `type` fails its write; an event over
+ * `maxEventBytes` is refused with a non-fatal `link.error` (reason `event_too_large`) and
+ * skipped. Closing `writable` resolves once every held write is sent and acknowledged, and
+ * ends the upload.
  *
  * Completion: when the download ends without a fatal `link.error`, the host service has
  * finished: the link closes and `readable` ends. Fatal refusals (`unknown_service`) close it
