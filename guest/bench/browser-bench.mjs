@@ -69,7 +69,10 @@ try {
     const sw1 = threadSeconds(/^ServiceWorker t/);
     rates.sort((a, b) => a - b);
     // What the service worker's thread spent per round trip in the last two passes.
-    const swUs = sw0 !== undefined && sw1 !== undefined && sw1 > sw0 ? ((sw1 - sw0) / (2 * sizes.throughput)) * 1e6 : undefined;
+    const swUs =
+      run.query.includes('path=sw') && sw0 !== undefined && sw1 !== undefined
+        ? ((sw1 - sw0) / (2 * sizes.throughput)) * 1e6
+        : undefined;
     rows.push({ name: run.name, ...r, roundTrip: { eventsPerSec: rates[1], min: rates[0], max: rates[2] }, swUs });
     console.error(`done: ${run.name} (warm-up passes: ${warm.map((x) => k(x)).join(' ')} round trips/s)`);
     await page.close();

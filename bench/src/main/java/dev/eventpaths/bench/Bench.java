@@ -49,7 +49,7 @@ public final class Bench {
         case "codec" -> List.of("codec");
         case "links" -> List.of("links");
         case "gateway" -> List.of("gateway");
-        default -> throw new IllegalArgumentException("bench.suite: all, codec, links or gateway, not '"
+        default -> throw new IllegalArgumentException("bench.suite: all, codec, links or gateway (browser: bench/run.sh only), not '"
             + System.getProperty("bench.suite") + "'");
       };
       return new Config(root,
