@@ -371,6 +371,26 @@ describe('gateway link, local behaviour', () => {
   /** A fetch whose requests never answer, except POST /guest. */
   const hangingFetch = (url, init) =>
     new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal.reason)));
+  /** A link whose requests never answer: what it holds is all there is to see. */
+  const unansweredLink = (options) =>
+    new GatewayLink({
+      baseUrl: 'http://127.0.0.1:9',
+      service: SERVICE,
+      link: LINK,
+      guest: new GuestIdentity({ baseUrl: 'http://127.0.0.1:9', id: 'g' }),
+      fetch: hangingFetch,
+      uploadMode: 'stream',
+      ...options,
+    });
+  /** A write's state as it goes: pending, done or failed. */
+  const watchWrite = (write) => {
+    const watched = { state: 'pending' };
+    watched.settled = write.then(
+      () => (watched.state = 'done'),
+      () => (watched.state = 'failed'),
+    );
+    return watched;
+  };
 
   test('backoff doubles from the initial delay up to the cap, with jitter from the injected random', async () => {
     const delays = [];
@@ -413,67 +433,35 @@ describe('gateway link, local behaviour', () => {
   });
 
   test('held writes are bounded: a write waits when maxPending are unacknowledged', async () => {
-    const link = new GatewayLink({
-      baseUrl: 'http://127.0.0.1:9',
-      service: SERVICE,
-      link: LINK,
-      guest: new GuestIdentity({ baseUrl: 'http://127.0.0.1:9', id: 'g' }),
-      fetch: hangingFetch,
-      uploadMode: 'stream',
-      maxPending: 2,
-    });
+    const link = unansweredLink({ maxPending: 2 });
     const writer = link.writable.getWriter();
     await writer.write({ type: 'a', id: '1' });
     await writer.write({ type: 'a', id: '2' });
-    let third = 'pending';
-    const write3 = writer.write({ type: 'a', id: '3' }).then(
-      () => (third = 'done'),
-      () => (third = 'failed'),
-    );
+    const third = watchWrite(writer.write({ type: 'a', id: '3' }));
     await delay(50);
-    assert.equal(third, 'pending');
+    assert.equal(third.state, 'pending');
     assert.equal(link.unacknowledged, 2);
     await link.close(new Error('bye'));
-    await write3;
-    assert.equal(third, 'failed', 'closing fails the waiting write');
+    await third.settled;
+    assert.equal(third.state, 'failed', 'closing fails the waiting write');
   });
 
   test('held bytes are bounded too: a write waits past maxPendingBytes, but one event alone always goes in', async () => {
-    const link = new GatewayLink({
-      baseUrl: 'http://127.0.0.1:9',
-      service: SERVICE,
-      link: LINK,
-      guest: new GuestIdentity({ baseUrl: 'http://127.0.0.1:9', id: 'g' }),
-      fetch: hangingFetch,
-      uploadMode: 'stream',
-      maxPendingBytes: 100,
-    });
+    const link = unansweredLink({ maxPendingBytes: 100 });
     const writer = link.writable.getWriter();
     // ~150 bytes encoded: over the bound, and nothing else held, so it is taken.
     await writer.write({ type: 'a', id: 'big', data: 'x'.repeat(120) });
-    let second = 'pending';
-    const write2 = writer.write({ type: 'a', id: 'small' }).then(
-      () => (second = 'done'),
-      () => (second = 'failed'),
-    );
+    const second = watchWrite(writer.write({ type: 'a', id: 'small' }));
     await delay(50);
-    assert.equal(second, 'pending', 'the held bytes are over maxPendingBytes');
+    assert.equal(second.state, 'pending', 'the held bytes are over maxPendingBytes');
     assert.equal(link.unacknowledged, 1);
     await link.close(new Error('bye'));
-    await write2;
-    assert.equal(second, 'failed');
+    await second.settled;
+    assert.equal(second.state, 'failed');
   });
 
   test('an event over maxEventBytes is refused locally with a link.error naming it, and skipped', async () => {
-    const link = new GatewayLink({
-      baseUrl: 'http://127.0.0.1:9',
-      service: SERVICE,
-      link: LINK,
-      guest: new GuestIdentity({ baseUrl: 'http://127.0.0.1:9', id: 'g' }),
-      fetch: hangingFetch,
-      uploadMode: 'stream',
-      maxEventBytes: 64,
-    });
+    const link = unansweredLink({ maxEventBytes: 64 });
     const writer = link.writable.getWriter();
     await writer.write({ type: 'big', id: 'b1', data: 'x'.repeat(100) });
     assert.equal(link.unacknowledged, 0);
