@@ -40,8 +40,8 @@ export function unframe() {
  * time (the next waits for the other side to ask): 32 held the service-worker path's
  * host -> view rate to ~60k events/s in Chromium, 256 lets it reach ~100k.
  *
- * @param {ReadableStream<Event> | {read(): Promise<ReadableStreamReadResult<Event>>, cancel(reason?: unknown): Promise<void>}} source
- *   a stream, or a reader-like source read one read at a time
+ * @param {ReadableStream<Event> | import('./runtime.js').EventSource} source a stream, or a
+ *   reader-like source (what the worker's supervision of a service's output is)
  * @param {number} [max] default 256
  * @returns {ReadableStream<Event[]>}
  */
