@@ -58,10 +58,10 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
         .putHeader("content-type", "application/x-ndjson")
         .putHeader("cache-control", "no-store")
         .putHeader("eventpaths-link", link.linkId());
-    response.exceptionHandler(t -> inbound.breakWith(
+    response.exceptionHandler(t -> broken(
         t instanceof io.vertx.core.http.StreamResetException ? "cancelled" : "connection_lost",
         "link broken: " + t.getMessage()));
-    response.closeHandler(v -> inbound.breakWith("connection_lost", "the connection closed"));
+    response.closeHandler(v -> broken("connection_lost", "the connection closed"));
     writer.writeControl(Event.of(Event.LINK_READY, Map.of("link", link.linkId(), "service", link.service())));
     if (link.guestId().isEmpty()) {
       // A link between host services gets this app's stream window; a link the gateway opened
@@ -112,6 +112,17 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
     if (writer.isWritable() && !writer.isTerminated() && now - writer.lastWriteNanos() > settings.heartbeat().toNanos()) {
       writer.writeControl(Event.of(Event.LINK_HEARTBEAT));
     }
+  }
+
+  /**
+   * The stream was reset or its connection lost. The input hears it first (a service reading
+   * it sees why); then the output stops here too, because a caller that had already ended its
+   * body has no input left to fail, and nothing else would stop a service still talking to
+   * nobody (its writer waiting for a window that never reopens, the link counted active).
+   */
+  private void broken(String reason, String message) {
+    inbound.breakWith(reason, message);
+    context.runOnContext(v -> ended(reason, message));
   }
 
   // --- inbound ---

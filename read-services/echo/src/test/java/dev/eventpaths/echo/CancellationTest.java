@@ -62,6 +62,21 @@ class CancellationTest {
   }
 
   @Test
+  void cancellingACallerThatHadEndedItsInputStillCancelsTheServicesOutput() throws Exception {
+    // Half closed: the caller's body is over (its input ended normally) and the service goes
+    // on talking. A reset then has no input left to fail; it must still stop the output, or
+    // the link, its service and its writer stay alive with nobody to read them.
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "probe").param("detached", "1"),
+          Multi.createFrom().empty()).subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
+      answers.awaitItems(3, Duration.ofSeconds(10));
+      assertEquals(null, Probe.INPUT_FAILURE.get().get(5, TimeUnit.SECONDS), "the input ended normally first");
+      answers.cancel();
+      assertTrue(Probe.OUTPUT_CANCELLED.get().get(5, TimeUnit.SECONDS), "the service's output is cancelled");
+    }
+  }
+
+  @Test
   void theServiceEndingItsOutputEndsTheLinkAndCancelsTheCallersProducer() throws Exception {
     CompletableFuture<Boolean> producerCancelled = new CompletableFuture<>();
     Multi<Event> endless = Multi.createFrom().ticks().every(Duration.ofMillis(5))
