@@ -48,22 +48,24 @@ final class StreamWritability {
   }
 
   /**
-   * Netty's answer for this stream; {@code true} (no opinion) where it cannot be asked, or
-   * while the stream has no id yet (a request whose headers are not sent).
+   * Netty's answer for this stream: whether its flow controller would send more now (stream
+   * window, connection window and socket buffer all counted). {@code null} (no opinion) where it
+   * cannot be asked: not an HTTP/2 stream, no stream id yet (a request whose headers are not
+   * sent), or the stream is gone.
    */
-  boolean writable() {
+  Boolean opinion() {
     if (connection == null) {
-      return true;
+      return null;
     }
     try {
       if (!(connection.channelHandlerContext().handler() instanceof Http2ConnectionHandler handler)) {
-        return true;
+        return null;
       }
       int id = streamId.getAsInt();
       Http2Stream stream = id < 0 ? null : handler.connection().stream(id);
-      return stream == null || handler.encoder().flowController().isWritable(stream);
+      return stream == null ? null : handler.encoder().flowController().isWritable(stream);
     } catch (RuntimeException e) {
-      return true; // no stream yet: Vert.x's own answer stands
+      return null; // no stream yet: Vert.x's own answer stands
     }
   }
 

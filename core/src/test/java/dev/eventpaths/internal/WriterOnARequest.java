@@ -3,6 +3,7 @@ package dev.eventpaths.internal;
 import io.vertx.core.Context;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -13,9 +14,11 @@ import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.streams.WriteStream;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
+import java.util.function.UnaryOperator;
 
 /**
  * An {@link OutboundWriter} on a real HTTP/2 request, as a link's caller has one: the writer's
@@ -52,6 +55,13 @@ final class WriterOnARequest {
    */
   static void open(HttpClient client, int port, Context ctx, int batch, long pollMaxMillis,
       CompletableFuture<String> answer, BiConsumer<HttpClientRequest, OutboundWriter> then) {
+    open(client, port, ctx, batch, pollMaxMillis, UnaryOperator.identity(), answer, then);
+  }
+
+  /** The same, with the writer writing to {@code sink} applied to the request (a test's stand-in for it). */
+  static void open(HttpClient client, int port, Context ctx, int batch, long pollMaxMillis,
+      UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
+      BiConsumer<HttpClientRequest, OutboundWriter> then) {
     ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
             .setHost("127.0.0.1").setPort(port).setURI("/"))
         .onFailure(answer::completeExceptionally)
@@ -60,7 +70,7 @@ final class WriterOnARequest {
           req.response().compose(r -> r.body()).onSuccess(b -> answer.complete(b.toString()))
               .onFailure(answer::completeExceptionally);
           req.sendHead();
-          OutboundWriter writer = new OutboundWriter(ctx, req, batch, new OutboundWriter.Listener() {
+          OutboundWriter writer = new OutboundWriter(ctx, sink.apply(req), batch, new OutboundWriter.Listener() {
             @Override
             public void completed() {
               req.end(); // as a link does: the producer is done, so is the request body
