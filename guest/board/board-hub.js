@@ -27,6 +27,16 @@ import { BoardState, PresenceState } from './board-state.js';
  * @returns {HostLink}
  */
 
+/**
+ * @param {string} service
+ * @param {string} message
+ * @returns {Event}
+ */
+const linkEnded = (service, message) => ({
+  type: 'link.error',
+  data: { reason: 'link_ended', message: `${service}: ${message}; another link opens shortly`, fatal: true },
+});
+
 export class BoardHub {
   board;
   #open;
@@ -57,37 +67,64 @@ export class BoardHub {
   #links = [];
   #closed = false;
 
+  #retryMs;
+  #later;
+
   /**
-   * @param {{board: string, openLink: OpenLink, historyLimit?: number, errorLimit?: number}} options
+   * @param {{board: string, openLink: OpenLink, historyLimit?: number, errorLimit?: number, retryMs?: number,
+   *   setTimeout?: (fn: () => void, ms: number) => unknown}} options `retryMs`: how long after a
+   *   link ended for good another is opened
    */
-  constructor({ board, openLink, historyLimit = 500, errorLimit = 16 }) {
+  constructor({ board, openLink, historyLimit = 500, errorLimit = 16, retryMs = 1000, setTimeout: later = setTimeout }) {
     this.board = board;
     this.#open = openLink;
     this.#historyLimit = historyLimit;
     this.#errorLimit = errorLimit;
+    this.#retryMs = retryMs;
+    this.#later = later;
   }
 
   /** Opens the two host links and applies what they bring until {@link close}. */
   start() {
-    for (const service of /** @type {const} */ (['board', 'presence'])) {
-      const link = this.#open(service, { board: this.board }, (status) => {
-        this.status = { ...this.status, [service]: status };
-        this.statusVersion++;
-        this.#wake();
-      });
-      this.#links.push(link);
-      // Nothing to say to either service, but the upload stays open: the link's heartbeats
-      // on it keep the host's idle timeout from ending the link.
-      void (async () => {
-        for await (const event of link.readable) {
-          if (service === 'board') this.applyBoard(event);
-          else if (event.type.startsWith('presence.')) {
-            if (this.presence.apply(event)) this.#bump('presence');
-          }
-          if (event.type === 'link.error') this.#error(service, event);
+    for (const service of /** @type {const} */ (['board', 'presence'])) this.#run(service);
+  }
+
+  /**
+   * One host link, for as long as the hub lives. A GatewayLink reconnects by itself; it ends
+   * for good only when the host ended its output or refused the link as unknown, which neither
+   * live feed should ever do. Should it happen anyway, the tabs are told (a board.error) and,
+   * as the outbox does for its link, another link is opened after `retryMs`: a board shown as
+   * "Disconnected" for the rest of the page's life would be the worse failure.
+   *
+   * @param {'board' | 'presence'} service
+   */
+  #run(service) {
+    if (this.#closed) return;
+    const link = this.#open(service, { board: this.board }, (status) => {
+      this.status = { ...this.status, [service]: status };
+      this.statusVersion++;
+      this.#wake();
+    });
+    this.#links.push(link);
+    // Nothing to say to either service, but the upload stays open: the link's heartbeats
+    // on it keep the host's idle timeout from ending the link.
+    void (async () => {
+      for await (const event of link.readable) {
+        if (service === 'board') this.applyBoard(event);
+        else if (event.type.startsWith('presence.')) {
+          if (this.presence.apply(event)) this.#bump('presence');
         }
-      })().catch((error) => this.#error(service, { type: 'link.error', data: { reason: 'connection_lost', message: String(error) } }));
-    }
+        if (event.type === 'link.error') this.#error(service, event);
+      }
+    })()
+      .then(
+        () => !this.#closed && this.#error(service, linkEnded(service, 'the host ended the link')),
+        (error) => !this.#closed && this.#error(service, linkEnded(service, String(error))),
+      )
+      .finally(() => {
+        this.#links = this.#links.filter((l) => l !== link);
+        if (!this.#closed) this.#later(() => this.#run(service), this.#retryMs);
+      });
   }
 
   /**

@@ -395,13 +395,14 @@ test('connectOutbox: acks and rejections settle; overloaded is sent again; a ref
 
 // --- the board hub ------------------------------------------------------------------------
 
-function hubWithFakeLinks(historyLimit = 500) {
+function hubWithFakeLinks(historyLimit = 500, timers = /** @type {(() => void)[]} */ ([])) {
   /** @type {Record<string, ReturnType<typeof fakeLink>>} */
   const links = {};
   let opened = 0;
   const hub = new BoardHub({
     board: 'b',
     historyLimit,
+    setTimeout: (fn) => void timers.push(fn),
     openLink: (service, params, onStatus) => {
       opened++;
       const l = fakeLink();
@@ -481,4 +482,32 @@ test('hub: presence comes coalesced; close ends the feeds and the links', async 
   hub.close();
   assert.deepEqual(await r.read(), { value: undefined, done: true });
   assert.equal(links.board.link.closed && links.presence.link.closed, true);
+});
+
+test('hub: a host link that ends for good is reported to the tabs and opened again, with the board kept', async () => {
+  /** @type {(() => void)[]} */
+  const timers = [];
+  const { hub, links, opened } = hubWithFakeLinks(500, timers);
+  const r = hub.feed().getReader();
+  links.board.answer({ type: 'board.snapshot', seq: 3, data: { board: 'b', tasks: [{ task: 'x', title: 'x' }], complete: true } });
+  await readUntil(r, (e) => e.type === 'board.state');
+  const first = links.board;
+  first.end(); // the download ended with no link.error: the link is closed for good
+  const got = await readUntil(r, (e) => e.type === 'board.error');
+  assert.deepEqual(
+    got.filter((e) => e.type === 'board.error').map((e) => [/** @type {any} */ (e.data).reason, /** @type {any} */ (e.data).link]),
+    [['link_ended', 'board']],
+  );
+  assert.equal(opened(), 2, 'not reopened at once');
+  assert.equal(timers.length, 1);
+  timers.shift()?.();
+  assert.equal(opened(), 3, 'reopened after the wait');
+  assert.notEqual(links.board, first);
+  assert.deepEqual(hub.state.tasks().map((t) => t.task), ['x'], 'the board is kept meanwhile');
+  links.board.answer({ type: 'task.added', id: 'c1', seq: 4, data: { board: 'b', task: 'y', title: 'y' } });
+  const more = await readUntil(r, (e) => e.type === 'task.added');
+  assert.equal(more.at(-1)?.type, 'task.added', 'the new link feeds the tabs');
+  hub.close();
+  assert.equal(links.board.link.closed, true);
+  assert.equal(timers.length, 0, 'nothing scheduled after close');
 });
