@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // Browser bench (figures, not a test): Chromium driving the guest runtime over real HTTP/2.
 //
-//   node bench/browser-bench.mjs [--latency 1000] [--throughput 50000] [--path sw,bridge,window,relay,raw]
+//   node bench/browser-bench.mjs [--latency 1000] [--throughput 50000] [--path sw,bridge,dedicated,window,relay,raw]
 //
 // Starts echo + gateway from the packaged jars (full JIT: no start-time flags) and a Node.js
 // http2 relay (bench/h2-relay.mjs), warms the JVMs until their JIT is quiet, then measures,
 // each in a fresh Chromium page:
-//   sw       view -> service worker -> gateway -> echo -> back (the whole path)
-//   bridge   view -> service worker -> view (worker-echo: the bridge alone, no network)
-//   window   GatewayLink in the window -> gateway -> echo (no worker hop)
-//   relay    GatewayLink in the window -> Node relay (no worker, no Java)
-//   raw      plain fetch + NDJSON codec -> Node relay (the browser's own floor)
+//   sw         view -> service worker -> gateway -> echo -> back (the whole path)
+//   bridge     view -> service worker -> view (worker-echo: the bridge alone, no network)
+//   dedicated  view -> dedicated worker -> gateway -> echo -> view (the dedicated-worker mode)
+//   window     GatewayLink in the window -> gateway -> echo (no worker hop)
+//   relay      GatewayLink in the window -> Node relay (no worker, no Java)
+//   raw        plain fetch + NDJSON codec -> Node relay (the browser's own floor)
 // Figures: round-trip latency of one event at a time (p50, p99), pipelined round trips per
 // second (the median of 3 passes, and their range), one-way events per second host -> view
 // (source) and view -> host (sink); for raw, the two legs of a round trip.
@@ -38,6 +39,7 @@ const ALL = ['latency', 'roundTrip', 'down', 'up'];
 const runs = [
   { key: 'sw', name: 'sw -> gateway -> echo', origin: host.origin, query: 'path=sw', phases: ALL },
   { key: 'bridge', name: 'sw bridge only (worker-echo)', origin: host.origin, query: 'path=sw&echo=worker-echo', phases: ['latency', 'roundTrip'] },
+  { key: 'dedicated', name: 'dedicated worker -> gateway -> echo', origin: host.origin, query: 'path=sw&worker=dedicated', phases: ['latency', 'roundTrip'] },
   { key: 'window', name: 'window -> gateway -> echo', origin: host.origin, query: 'path=window', phases: ALL },
   { key: 'relay', name: 'window -> Node relay', origin: relay.origin, query: 'path=window', phases: ALL },
   { key: 'raw', name: 'raw fetch -> Node relay', origin: relay.origin, query: 'path=raw', phases: [...ALL, 'legs'] },
@@ -64,11 +66,13 @@ try {
     const r = await bench({ ...sizes, phases: run.phases });
     // The pipelined rate varies most from pass to pass: the median of three.
     const rates = [r.roundTrip.eventsPerSec];
-    const sw0 = threadSeconds(/^ServiceWorker t/);
+    // The worker's thread (/proc's 15-character names): "ServiceWorker thread", "DedicatedWorker thread".
+    const thread = run.query.includes('worker=dedicated') ? /^DedicatedWorker/ : /^ServiceWorker t/;
+    const sw0 = threadSeconds(thread);
     for (let pass = 0; pass < 2; pass++) rates.push((await bench({ ...sizes, phases: ['roundTrip'] })).roundTrip.eventsPerSec);
-    const sw1 = threadSeconds(/^ServiceWorker t/);
+    const sw1 = threadSeconds(thread);
     rates.sort((a, b) => a - b);
-    // What the service worker's thread spent per round trip in the last two passes.
+    // What the worker's thread spent per round trip in the last two passes.
     const swUs =
       run.query.includes('path=sw') && sw0 !== undefined && sw1 !== undefined
         ? ((sw1 - sw0) / (2 * sizes.throughput)) * 1e6
@@ -201,5 +205,5 @@ if (legs) {
   );
 }
 for (const row of rows.filter((r) => r.swUs !== undefined)) {
-  console.log(`${row.name}: the service worker's thread spent ${row.swUs.toFixed(1)} us per pipelined round trip`);
+  console.log(`${row.name}: the worker's thread spent ${row.swUs.toFixed(1)} us per pipelined round trip`);
 }

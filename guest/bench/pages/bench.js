@@ -1,5 +1,6 @@
 // The browser bench page: measures one path, chosen by ?path=
 //   sw            view -> ViewSession -> service worker (GatewayLink) -> origin -> back
+//                 (?worker=dedicated: the same through a dedicated worker)
 //   window        GatewayLink in the window -> origin -> back (no worker hop)
 //   raw           plain fetch pair + NDJSON codec in the window -> origin -> back
 // against whatever origin serves the page (the gateway, or the Node relay). ?echo= names the
@@ -33,7 +34,10 @@ let worker;
 async function open(service, params = {}) {
   const link = `bench-${Date.now().toString(36)}-${++links}`;
   if (which === 'sw') {
-    worker ??= GuestWorker.service(new URL('../../demo/demo-sw.js?upload=stream', import.meta.url));
+    worker ??=
+      query.get('worker') === 'dedicated'
+        ? Promise.resolve(GuestWorker.dedicated(new URL('../../demo/demo-worker.js?upload=stream', import.meta.url)))
+        : GuestWorker.service(new URL('../../demo/demo-sw.js?upload=stream', import.meta.url));
     const session = new ViewSession({ worker: await worker, service, params, mode, ackMatcher: echoAck });
     await session.opened;
     return pair(session.readable, session.writable, () => session.close());
