@@ -51,14 +51,8 @@ class CancellationTest {
 
   @Test
   void cancellingTheCallerCancelsAServiceOutputThatDoesNotDependOnItsInput() throws Exception {
-    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
-      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "probe").param("detached", "1"),
-          Multi.createFrom().nothing()).subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
-      answers.awaitItems(3, Duration.ofSeconds(10));
-      answers.cancel();
-      assertTrue(Probe.OUTPUT_CANCELLED.get().get(5, TimeUnit.SECONDS), "the service's output is cancelled");
-      assertInstanceOf(LinkClosedException.class, Probe.INPUT_FAILURE.get().get(5, TimeUnit.SECONDS));
-    }
+    cancelWhileTheServiceTalks(Multi.createFrom().nothing(), false);
+    assertInstanceOf(LinkClosedException.class, Probe.INPUT_FAILURE.get().get(5, TimeUnit.SECONDS));
   }
 
   @Test
@@ -66,11 +60,22 @@ class CancellationTest {
     // Half closed: the caller's body is over (its input ended normally) and the service goes
     // on talking. A reset then has no input left to fail; it must still stop the output, or
     // the link, its service and its writer stay alive with nobody to read them.
+    cancelWhileTheServiceTalks(Multi.createFrom().empty(), true);
+  }
+
+  /**
+   * Opens the probe with an output of its own (ticks), sending {@code callerOutput}; cancels
+   * once it talks, and asserts that its output is cancelled. {@code halfClosed}: the caller's
+   * output is already over, so the service's input must have ended normally before the cancel.
+   */
+  private void cancelWhileTheServiceTalks(Multi<Event> callerOutput, boolean halfClosed) throws Exception {
     try (LinkClient client = TestPeers.client(vertx, "h2c")) {
-      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "probe").param("detached", "1"),
-          Multi.createFrom().empty()).subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
+      AssertSubscriber<Event> answers = client.open(LinkRequest.to("echo", "probe").param("detached", "1"), callerOutput)
+          .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
       answers.awaitItems(3, Duration.ofSeconds(10));
-      assertEquals(null, Probe.INPUT_FAILURE.get().get(5, TimeUnit.SECONDS), "the input ended normally first");
+      if (halfClosed) {
+        assertEquals(null, Probe.INPUT_FAILURE.get().get(5, TimeUnit.SECONDS), "the input ended normally first");
+      }
       answers.cancel();
       assertTrue(Probe.OUTPUT_CANCELLED.get().get(5, TimeUnit.SECONDS), "the service's output is cancelled");
     }
