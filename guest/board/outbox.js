@@ -251,6 +251,10 @@ export class Outbox {
     for (const listener of this.#onSettled) listener(outcome, record.event);
     // An ack can come back before the put has finished: the delete must not run first.
     await this.#storing.get(id)?.catch(() => {});
+    // A delete that fails leaves a settled command stored; the next load sends it again. An
+    // applied one is answered by its id and not applied twice (the log's command_id is
+    // unique), then deleted. A rejected one is judged again, and could now apply where it was
+    // refused before: rare (a failed IndexedDB delete, then a reload), left as it is.
     await this.#store.delete(id).catch(() => {});
   }
 
