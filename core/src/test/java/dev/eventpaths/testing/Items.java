@@ -15,10 +15,18 @@ public final class Items {
    */
   public static <T> List<T> atLeast(AssertSubscriber<T> subscriber, int count, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (subscriber.getItems().size() < count) {
-      if (subscriber.getFailure() != null || subscriber.hasCompleted() || System.nanoTime() > deadline) {
-        throw new AssertionError("expected at least " + count + " items within " + timeout + ", got "
-            + subscriber.getItems() + (subscriber.hasCompleted() ? " and completion" : "")
+    for (;;) {
+      // The end is read before the items: every item comes before it, so once it is seen the
+      // items read next are all there will be (read the other way round, the last item and the
+      // end could both land in between, and a complete list would be reported short).
+      boolean over = subscriber.hasCompleted() || subscriber.getFailure() != null;
+      List<T> items = subscriber.getItems();
+      if (items.size() >= count) {
+        return items;
+      }
+      if (over || System.nanoTime() > deadline) {
+        throw new AssertionError("expected at least " + count + " items within " + timeout + ", got " + items
+            + (subscriber.hasCompleted() ? " and completion" : "")
             + (subscriber.getFailure() != null ? " and failure " + subscriber.getFailure() : ""));
       }
       try {
@@ -28,6 +36,5 @@ public final class Items {
         throw new AssertionError("interrupted", e);
       }
     }
-    return subscriber.getItems();
   }
 }
