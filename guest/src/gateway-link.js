@@ -10,6 +10,7 @@
 
 import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
 import { lineDecoder, utf8Length } from './ndjson.js';
+import { HeldWrites } from './held-writes.js';
 import { chunkGate } from './pacing.js';
 
 /** @typedef {import('./event.js').Event} Event */
@@ -230,16 +231,8 @@ export class GatewayLink {
   #mode;
   /** @type {LinkStatus} */
   #status = 'connecting';
-  /** @type {Pending[]} */
-  #outbox = [];
-  /** bytes of the writes in the outbox */
-  #outboxBytes = 0;
-  /**
-   * No write before this index of the outbox is unsent: where #takeBatch starts looking. A
-   * hint, so anything that may make an earlier write unsent sets it back to 0. Without it
-   * each upload pull walked every sent, unacknowledged write (up to maxPending).
-   */
-  #unsentFrom = 0;
+  /** @type {HeldWrites<Pending>} */
+  #outbox = new HeldWrites();
   /** @type {Event[]} */
   #notices = [];
   #droppedNotices = 0;
@@ -330,9 +323,7 @@ export class GatewayLink {
 
   /** @returns {number} writes with an `id` not yet acknowledged by the host (sent or not) */
   get unacknowledged() {
-    let n = 0;
-    for (const p of this.#outbox) if (p.id !== undefined) n++;
-    return n;
+    return this.#outbox.identified();
   }
 
   /** @returns {number | undefined} the last `seq` received: the download resumes after it */
@@ -357,7 +348,7 @@ export class GatewayLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#attempt?.end({ kind: 'terminal' });
-    this.#setOutbox([]);
+    this.#outbox.clear();
     try {
       this.#writeController?.error(reason ?? new Error('link closed'));
     } catch {
@@ -456,10 +447,9 @@ export class GatewayLink {
       );
       return;
     }
-    while (!this.#closed && this.#full(size)) await this.#changed();
+    while (!this.#closed && this.#outbox.full(size, this.#o.maxPending, this.#o.maxPendingBytes)) await this.#changed();
     if (this.#closed) throw new Error('link closed');
-    this.#outbox.push({ event, line, size, id: event.id, sent: 'no' });
-    this.#outboxBytes += size;
+    this.#outbox.add({ event, line, size, id: event.id, sent: 'no' });
     this.#wake();
   }
 
@@ -480,8 +470,7 @@ export class GatewayLink {
       this.#attempt = attempt;
       // Whatever the last attempt sent and the host has not acknowledged goes again.
       this.#attemptCount++;
-      for (const p of this.#outbox) if (p.sent === 'yes') p.sent = 'no';
-      this.#unsentFrom = 0;
+      this.#outbox.resendSent();
       this.#wake();
       try {
         await this.#connect(attempt);
@@ -663,7 +652,7 @@ export class GatewayLink {
             const batch = this.#takeBatch();
             if (batch.length > 0) {
               for (const p of batch) p.sent = 'yes';
-              this.#forgetUnidentified(batch);
+              this.#outbox.forgetUnidentified(batch);
               controller.enqueue(encodeLines(batch));
               gate.sent();
               heartbeat();
@@ -719,14 +708,7 @@ export class GatewayLink {
 
   /** @param {string} id */
   #acknowledge(id) {
-    const at = this.#outbox.findIndex((p) => p.id === id);
-    if (at === -1) return;
-    this.#outboxBytes -= this.#outbox[at].size;
-    // In write order the first is the usual one: shift() is O(1), splice(0, 1) is not.
-    if (at === 0) this.#outbox.shift();
-    else this.#outbox.splice(at, 1);
-    if (at < this.#unsentFrom) this.#unsentFrom--;
-    this.#wake();
+    if (this.#outbox.settle(id)) this.#wake();
   }
 
   // --- batched-POST fallback ------------------------------------------------------------
@@ -765,7 +747,7 @@ export class GatewayLink {
         if (result.refused) {
           // The gateway will never take these: drop them, like a refused streamed write.
           for (const p of batch) p.sent = 'yes';
-          this.#setOutbox(this.#outbox.filter((p) => !batch.includes(p)));
+          this.#outbox.retain((p) => !batch.includes(p));
           this.#wake();
           break;
         }
@@ -776,8 +758,8 @@ export class GatewayLink {
       // applied by a pair that has since been replaced) it goes again with the others.
       const sent = applied && this.#attemptCount === formedIn;
       for (const p of batch) if (p.sent === 'inflight') p.sent = sent ? 'yes' : 'no';
-      if (!sent) this.#unsentFrom = 0;
-      this.#forgetUnidentified(batch);
+      if (!sent) this.#outbox.mayHaveUnsent();
+      this.#outbox.forgetUnidentified(batch);
       this.#wake();
     }
   }
@@ -836,48 +818,7 @@ export class GatewayLink {
 
   /** @returns {Pending[]} the next unsent writes, in order, within the batch limits */
   #takeBatch() {
-    /** @type {Pending[]} */
-    const batch = [];
-    let bytes = 0;
-    const outbox = this.#outbox;
-    let i = this.#unsentFrom;
-    while (i < outbox.length && outbox[i].sent !== 'no') i++;
-    this.#unsentFrom = i;
-    for (; i < outbox.length; i++) {
-      const p = outbox[i];
-      if (p.sent !== 'no') continue;
-      if (batch.length > 0 && (batch.length >= this.#o.maxBatchEvents || bytes + p.size > this.#o.maxBatchBytes)) break;
-      batch.push(p);
-      bytes += p.size;
-    }
-    return batch;
-  }
-
-  /**
-   * Writes without an id are never sent twice, so they are dropped once sent.
-   *
-   * @param {Pending[]} sent
-   */
-  #forgetUnidentified(sent) {
-    if (sent.every((p) => p.id !== undefined)) return;
-    this.#setOutbox(this.#outbox.filter((p) => p.id !== undefined || p.sent !== 'yes'));
-  }
-
-  /** @param {Pending[]} outbox */
-  #setOutbox(outbox) {
-    this.#outbox = outbox;
-    this.#unsentFrom = 0;
-    this.#outboxBytes = 0;
-    for (const p of outbox) this.#outboxBytes += p.size;
-  }
-
-  /**
-   * @param {number} bytes of the write that wants in
-   * @returns {boolean} whether it must wait for room
-   */
-  #full(bytes) {
-    if (this.#outbox.length >= this.#o.maxPending) return true;
-    return this.#outbox.length > 0 && this.#outboxBytes + bytes > this.#o.maxPendingBytes;
+    return this.#outbox.takeUnsent(this.#o.maxBatchEvents, this.#o.maxBatchBytes);
   }
 
   /** @param {Event} notice */
