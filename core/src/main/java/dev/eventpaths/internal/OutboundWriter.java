@@ -73,7 +73,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private final Listener listener;
   private final StreamWritability network;
   private final long pollMaxMillis;
-  private final long stalePollMillis;
   private long pollTimer = -1;
   /** A wake-up after the connection's next read is registered (at most one at a time). */
   private boolean awaitingRead;
@@ -118,7 +117,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener, StreamWritability network,
       long pollMaxMillis) {
     this.pollMaxMillis = pollMaxMillis;
-    this.stalePollMillis = pollMaxMillis * STALE_POLL_FACTOR;
     this.network = network;
     this.context = context;
     this.sink = sink;
@@ -329,7 +327,8 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       } else if (netty != null) {
         // Paused on Vert.x's word, which brings the drain notice; should that notice never
         // come (the flag above), look at Netty's window now and then rather than wait for ever.
-        poll(stalePollMillis, stalePollMillis);
+        long every = pollMaxMillis * STALE_POLL_FACTOR;
+        poll(every, every);
       }
     } else if ((writtenThisTurn += bytes) >= YIELD_BYTES) {
       yieldThenReplenish();

@@ -119,6 +119,8 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
    * it sees why); then the output stops here too, because a caller that had already ended its
    * body has no input left to fail, and nothing else would stop a service still talking to
    * nobody (its writer waiting for a window that never reopens, the link counted active).
+   * Queued on the link's context, so it runs after the input's own notice (which, when it
+   * comes, has closed the link already: then this does nothing).
    */
   private void broken(String reason, String message) {
     inbound.breakWith(reason, message);

@@ -47,13 +47,7 @@ class PausedWriterEndTest {
     server = WriterOnARequest.peer(vertx, req -> {
       req.pause();
       AtomicInteger lines = new AtomicInteger();
-      req.handler(b -> {
-        for (int i = 0; i < b.length(); i++) {
-          if (b.getByte(i) == '\n') {
-            lines.incrementAndGet();
-          }
-        }
-      });
+      req.handler(b -> lines.addAndGet(WriterOnARequest.lines(b)));
       req.endHandler(v -> req.response().end(Integer.toString(lines.get())));
       held.complete(req);
     });

@@ -39,6 +39,17 @@ final class WriterOnARequest {
         .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
+  /** How many NDJSON lines (newlines) {@code chunk} holds: what a peer counts as events. */
+  static int lines(Buffer chunk) {
+    int n = 0;
+    for (int i = 0; i < chunk.length(); i++) {
+      if (chunk.getByte(i) == '\n') {
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** An h2c client (prior knowledge) with the library's windows, as a link client has. */
   static HttpClient client(Vertx vertx) {
     return vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
