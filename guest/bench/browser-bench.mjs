@@ -14,7 +14,10 @@
 //   raw        plain fetch + NDJSON codec -> Node relay (the browser's own floor)
 // Figures: round-trip latency of one event at a time (p50, p99), pipelined round trips per
 // second (the median of 3 passes, and their range), one-way events per second host -> view
-// (source) and view -> host (sink); for raw, the two legs of a round trip.
+// (source) and view -> host (sink); for raw, the two legs of a round trip; for the worker
+// paths, the three hops of a round trip (window -> worker, worker -> host -> worker, worker ->
+// window). Pages are cross-origin isolated (the gateway and the relay send COOP + COEP), so
+// their clocks step by 5 us, not 100.
 
 import { startHostSide, devCert, guestDir } from '../test/e2e/support/servers.mjs';
 import { launchBrowser } from '../test/e2e/support/browser.mjs';
@@ -37,9 +40,9 @@ const browser = await launchBrowser();
 await warmHostSide();
 const ALL = ['latency', 'roundTrip', 'down', 'up'];
 const runs = [
-  { key: 'sw', name: 'sw -> gateway -> echo', origin: host.origin, query: 'path=sw', phases: ALL },
+  { key: 'sw', name: 'sw -> gateway -> echo', origin: host.origin, query: 'path=sw', phases: [...ALL, 'hops'] },
   { key: 'bridge', name: 'sw bridge only (worker-echo)', origin: host.origin, query: 'path=sw&echo=worker-echo', phases: ['latency', 'roundTrip'] },
-  { key: 'dedicated', name: 'dedicated worker -> gateway -> echo', origin: host.origin, query: 'path=sw&worker=dedicated', phases: ['latency', 'roundTrip'] },
+  { key: 'dedicated', name: 'dedicated worker -> gateway -> echo', origin: host.origin, query: 'path=sw&worker=dedicated', phases: ['latency', 'roundTrip', 'hops'] },
   { key: 'window', name: 'window -> gateway -> echo', origin: host.origin, query: 'path=window', phases: ALL },
   { key: 'relay', name: 'window -> Node relay', origin: relay.origin, query: 'path=window', phases: ALL },
   { key: 'raw', name: 'raw fetch -> Node relay', origin: relay.origin, query: 'path=raw', phases: [...ALL, 'legs'] },
@@ -59,7 +62,7 @@ try {
     // within 10% of the one before (at most 8).
     const warm = [];
     for (let pass = 1; pass <= 8; pass++) {
-      const r = await bench({ latency: 300, warmup: 0, throughput: sizes.throughput, phases: run.phases.filter((p) => p !== 'legs') });
+      const r = await bench({ latency: 300, warmup: 0, throughput: sizes.throughput, phases: run.phases.filter((p) => p !== 'legs' && p !== 'hops') });
       warm.push(r.roundTrip.eventsPerSec);
       if (pass >= 3 && Math.abs(warm[pass - 1] - warm[pass - 2]) <= 0.1 * warm[pass - 2]) break;
     }
@@ -78,6 +81,7 @@ try {
         ? ((sw1 - sw0) / (2 * sizes.throughput)) * 1e6
         : undefined;
     rows.push({ name: run.name, ...r, roundTrip: { eventsPerSec: rates[1], min: rates[0], max: rates[2] }, swUs });
+    if (!r.isolated) console.error(`${run.name}: the page is not cross-origin isolated; its clock is in 0.1 ms steps`);
     console.error(`done: ${run.name} (warm-up passes: ${warm.map((x) => k(x)).join(' ')} round trips/s)`);
     await page.close();
   }
@@ -202,6 +206,13 @@ if (legs) {
   console.log(
     `raw fetch -> Node relay, one event at a time: upload leg p50 ${f1(legs.upP50)} ms, download leg p50 ${f1(legs.downP50)} ms` +
       ' (Chromium holds HTTP/2 response data up to 1 ms for more to come: guest/README.md, "Browser bench")',
+  );
+}
+for (const row of rows.filter((r) => r.hops)) {
+  const h = row.hops;
+  console.log(
+    `${row.name}, one event at a time, p50 of each hop: window -> worker ${f1(h.toWorker)} ms, ` +
+      `worker -> gateway -> echo -> worker ${f1(h.network)} ms, worker -> window ${f1(h.toView)} ms (round trip ${f1(h.total)})`,
   );
 }
 for (const row of rows.filter((r) => r.swUs !== undefined)) {

@@ -155,6 +155,9 @@ export async function startRelay({ cert, key, root, port = 0 }) {
       res.writeHead(200, {
         'content-type': TYPES[/** @type {keyof typeof TYPES} */ (extname(file))] ?? 'application/octet-stream',
         'content-security-policy': CSP,
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+        'cross-origin-resource-policy': 'same-origin',
         'cache-control': 'no-cache',
       });
       res.end(body);

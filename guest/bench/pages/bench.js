@@ -36,8 +36,8 @@ async function open(service, params = {}) {
   if (which === 'sw') {
     worker ??=
       query.get('worker') === 'dedicated'
-        ? Promise.resolve(GuestWorker.dedicated(new URL('../../demo/demo-worker.js?upload=stream', import.meta.url)))
-        : GuestWorker.service(new URL('../../demo/demo-sw.js?upload=stream', import.meta.url));
+        ? Promise.resolve(GuestWorker.dedicated(new URL('bench-worker.js?upload=stream', import.meta.url)))
+        : GuestWorker.service(new URL('bench-worker.js?upload=stream', import.meta.url));
     const session = new ViewSession({ worker: await worker, service, params, mode, ackMatcher: echoAck });
     await session.opened;
     return pair(session.readable, session.writable, () => session.close());
@@ -144,8 +144,8 @@ async function roundTrip(/** @type {number} */ count) {
  * The two legs of a round trip, one event at a time, on the raw path against the Node relay:
  * its `stamp` service sets `data.at` to its clock (Unix ms) when the event arrived, and the
  * page's clock is on the same time line (performance.timeOrigin), so upload leg = at - sent
- * and download leg = received - at. Both clocks are this machine's; the page's is coarsened
- * to 0.1 ms.
+ * and download leg = received - at. Both clocks are this machine's; the page's is in 5 us
+ * steps (cross-origin isolated: the relay serves it with COOP + COEP, as the gateway does).
  */
 async function legs(/** @type {number} */ count) {
   const p = await open('stamp');
@@ -165,6 +165,35 @@ async function legs(/** @type {number} */ count) {
   up.sort((a, b) => a - b);
   down.sort((a, b) => a - b);
   return { upP50: quantile(up, 0.5), downP50: quantile(down, 0.5) };
+}
+
+/**
+ * The three hops of a round trip on the worker paths, one event at a time, through the
+ * bench worker's `echo-hops` (bench-worker.js), which puts the worker's clock on each event as
+ * it comes in and as it goes out: window -> worker, worker -> gateway -> echo -> worker,
+ * worker -> window. The page and the worker are cross-origin isolated, so both clocks are
+ * on one time line in 5 us steps. Its two stamping stages make `total` a little more than
+ * the plain echo's round trip.
+ */
+async function hops(/** @type {number} */ count, /** @type {number} */ warmup) {
+  const p = await open('echo-hops');
+  const now = () => performance.timeOrigin + performance.now();
+  /** @type {number[][]} */
+  const legs = [[], [], [], []];
+  for (let i = 1; i <= warmup + count; i++) {
+    const sent = now();
+    await p.writer.write({ type: 'bench.ping', id: `h${i}`, seq: i, data: { i } });
+    const { value } = await p.reader.read();
+    const back = now();
+    const { inAt, outAt } = /** @type {{inAt?: number, outAt?: number}} */ (value?.data ?? {});
+    if (value?.seq !== i || typeof inAt !== 'number' || typeof outAt !== 'number') {
+      throw new Error(`expected a stamped ${i}, got ${JSON.stringify(value)}`);
+    }
+    if (i > warmup) [inAt - sent, outAt - inAt, back - outAt, back - sent].forEach((ms, leg) => legs[leg].push(ms));
+  }
+  await p.close();
+  const [toWorker, network, toView, total] = legs.map((ms) => quantile(ms.sort((a, b) => a - b), 0.5));
+  return { toWorker, network, toView, total };
 }
 
 /** Host -> view: the source service emits `count` events of ~100 bytes. */
@@ -200,8 +229,8 @@ async function up(/** @type {number} */ count) {
   path: which,
   /**
    * @param {{latency: number, warmup: number, throughput: number, phases?: string[]}} n  phases: a subset of
-   *   latency, roundTrip, down, up, legs (default the first four, in that order; legs needs
-   *   the raw path and the Node relay)
+   *   latency, roundTrip, down, up, legs, hops (default the first four, in that order; legs
+   *   needs the raw path and the Node relay, hops a worker path)
    */
   async run(n) {
     const out = /** @type {HTMLElement} */ (document.getElementById('out'));
@@ -213,6 +242,8 @@ async function up(/** @type {number} */ count) {
     if (phases.includes('down')) result.down = await down(n.throughput);
     if (phases.includes('up')) result.up = await up(n.throughput);
     if (phases.includes('legs')) result.legs = await legs(n.latency);
+    if (phases.includes('hops')) result.hops = await hops(n.latency, n.warmup);
+    result.isolated = globalThis.crossOriginIsolated;
     out.textContent = JSON.stringify(result, null, 1);
     return result;
   },

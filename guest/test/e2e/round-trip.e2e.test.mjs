@@ -95,6 +95,8 @@ for (const path of paths) {
       await page.goto(`${host.origin}/demo/index.html?upload=${path.upload}&bridge=${path.bridge}`);
       await page.waitForSelector('#link-status[data-status="open"]', { timeout: 15_000 });
       assert.equal(await page.textContent('#bridge-status'), 'open');
+      // The gateway serves pages cross-origin isolated, and nothing the demo loads breaks it.
+      assert.equal(await page.evaluate(() => crossOriginIsolated), true);
       await page.fill('#text', 'hello from the demo');
       await page.click('button[type=submit]');
       await page.click('#send-100');

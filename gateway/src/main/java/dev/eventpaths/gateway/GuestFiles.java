@@ -10,7 +10,9 @@ import jakarta.inject.Inject;
 
 /**
  * Serves the guest runtime and pages (guest/) with a strict Content Security Policy: scripts,
- * styles, workers and fetches from this origin only, no inline code, no framing.
+ * styles, workers and fetches from this origin only, no inline code, no framing. Pages are
+ * also cross-origin isolated (COOP + COEP): everything they load is same-origin anyway, and
+ * isolation gives them (and the bench) 5 us timers instead of 100 us ones.
  */
 @ApplicationScoped
 public class GuestFiles {
@@ -36,6 +38,7 @@ public class GuestFiles {
     h.set("referrer-policy", "no-referrer");
     h.set("cross-origin-opener-policy", "same-origin");
     h.set("cross-origin-resource-policy", "same-origin");
+    h.set("cross-origin-embedder-policy", "require-corp");
     if (rc.request().isSSL()) {
       h.set("strict-transport-security", "max-age=31536000");
     }

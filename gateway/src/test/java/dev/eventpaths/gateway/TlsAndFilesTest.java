@@ -47,6 +47,17 @@ class TlsAndFilesTest {
   }
 
   @Test
+  void guestPagesAreCrossOriginIsolated() {
+    // COOP + COEP make a page crossOriginIsolated (5 us timers, SharedArrayBuffer); CORP lets
+    // each file load under the COEP of a page of this origin and of no other.
+    given().relaxedHTTPSValidation().when().get("https://localhost:" + sslPort() + "/demo/index.html")
+        .then().statusCode(200)
+        .header("cross-origin-opener-policy", "same-origin")
+        .header("cross-origin-embedder-policy", "require-corp")
+        .header("cross-origin-resource-policy", "same-origin");
+  }
+
+  @Test
   void theSystemStatsReadEveryHostServicesOwnMetrics() {
     given().relaxedHTTPSValidation().when().get("https://localhost:" + sslPort() + "/system/stats")
         .then().statusCode(200)
