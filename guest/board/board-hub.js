@@ -14,6 +14,7 @@
 //   board.error    {reason, message, link}        a link.error met on a host link
 
 import { BoardState, PresenceState } from './board-state.js';
+import { keepOpen } from './keep-open.js';
 
 /** @typedef {import('../src/index.js').Event} Event */
 /** @typedef {import('../src/index.js').LinkStatus} LinkStatus */
@@ -63,8 +64,8 @@ export class BoardHub {
   #partial;
   /** @type {Set<() => void>} */
   #waiters = new Set();
-  /** @type {HostLink[]} */
-  #links = [];
+  /** @type {((reason?: unknown) => void)[]} what stops each host link's keepOpen */
+  #stops = [];
   #closed = false;
 
   #retryMs;
@@ -86,45 +87,44 @@ export class BoardHub {
 
   /** Opens the two host links and applies what they bring until {@link close}. */
   start() {
-    for (const service of /** @type {const} */ (['board', 'presence'])) this.#run(service);
+    for (const service of /** @type {const} */ (['board', 'presence'])) {
+      // Should a link end for good (keep-open.js), the tabs are told, as a board.error, and
+      // keep the board they have until the next link's snapshot.
+      const stop = keepOpen(
+        () =>
+          this.#open(service, { board: this.board }, (status) => {
+            this.status = { ...this.status, [service]: status };
+            this.statusVersion++;
+            this.#wake();
+          }),
+        (link) => this.#read(service, link),
+        {
+          retryMs: this.#retryMs,
+          setTimeout: this.#later,
+          onEnd: (_, error) =>
+            this.#error(service, linkEnded(service, error === undefined ? 'the host ended the link' : String(error))),
+        },
+      );
+      this.#stops.push(stop);
+    }
   }
 
   /**
-   * One host link, for as long as the hub lives. A GatewayLink reconnects by itself; it ends
-   * for good only when the host ended its output or refused the link as unknown, which neither
-   * live feed should ever do. Should it happen anyway, the tabs are told (a board.error) and,
-   * as the outbox does for its link, another link is opened after `retryMs`: a board shown as
-   * "Disconnected" for the rest of the page's life would be the worse failure.
+   * Applies what one host link brings until it ends. Nothing is written to either service,
+   * but the upload stays open: the link's heartbeats on it keep the host's idle timeout from
+   * ending the link.
    *
    * @param {'board' | 'presence'} service
+   * @param {HostLink} link
    */
-  #run(service) {
-    if (this.#closed) return;
-    const link = this.#open(service, { board: this.board }, (status) => {
-      this.status = { ...this.status, [service]: status };
-      this.statusVersion++;
-      this.#wake();
-    });
-    this.#links.push(link);
-    // Nothing to say to either service, but the upload stays open: the link's heartbeats
-    // on it keep the host's idle timeout from ending the link.
-    void (async () => {
-      for await (const event of link.readable) {
-        if (service === 'board') this.applyBoard(event);
-        else if (event.type.startsWith('presence.')) {
-          if (this.presence.apply(event)) this.#bump('presence');
-        }
-        if (event.type === 'link.error') this.#error(service, event);
+  async #read(service, link) {
+    for await (const event of link.readable) {
+      if (service === 'board') this.applyBoard(event);
+      else if (event.type.startsWith('presence.')) {
+        if (this.presence.apply(event)) this.#bump('presence');
       }
-    })()
-      .then(
-        () => !this.#closed && this.#error(service, linkEnded(service, 'the host ended the link')),
-        (error) => !this.#closed && this.#error(service, linkEnded(service, String(error))),
-      )
-      .finally(() => {
-        this.#links = this.#links.filter((l) => l !== link);
-        if (!this.#closed) this.#later(() => this.#run(service), this.#retryMs);
-      });
+      if (event.type === 'link.error') this.#error(service, event);
+    }
   }
 
   /**
@@ -228,7 +228,7 @@ export class BoardHub {
   /** Closes the host links and ends every feed. */
   close() {
     this.#closed = true;
-    for (const link of this.#links) void link.close('no tab shows this board');
+    for (const stop of this.#stops) stop('no tab shows this board');
     this.#wake();
   }
 

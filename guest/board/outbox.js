@@ -16,6 +16,7 @@
 // The storage is abstract (OutboxStore) so these rules are tested in Node with a Map.
 
 import { isEventType } from '../src/event.js';
+import { keepOpen } from './keep-open.js';
 
 /** @typedef {import('../src/index.js').Event} Event */
 
@@ -384,18 +385,16 @@ const RETRY = new Set(['overloaded', 'store_failed']);
  * @returns {() => void} stops (closes the link, opens no other)
  */
 export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 1000, setTimeout: later = setTimeout } = {}) {
-  let stopped = false;
-  /** @type {CommandLink | undefined} */
-  let link;
-  const open = () => {
-    if (stopped) return;
-    const current = openLink();
-    link = current;
-    const writer = current.writable.getWriter();
-    writer.closed.catch(() => {});
-    void outbox.attach((event) => writer.write(event));
-    (async () => {
-      for await (const event of current.readable) {
+  const stop = keepOpen(
+    () => {
+      const link = openLink();
+      const writer = link.writable.getWriter();
+      writer.closed.catch(() => {});
+      void outbox.attach((event) => writer.write(event));
+      return link;
+    },
+    async (link) => {
+      for await (const event of link.readable) {
         const data = /** @type {Record<string, unknown>} */ (event.data && typeof event.data === 'object' ? event.data : {});
         // Not awaited: a settle ends with the store's delete, and reading the next answer only
         // after it made a burst's acks wait for one IndexedDB transaction each. Settles still
@@ -412,19 +411,19 @@ export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 
           onError(event);
         }
       }
-    })()
-      .catch((error) => onError({ type: 'link.error', data: { reason: 'connection_lost', message: String(error), fatal: true } }))
-      .finally(() => {
-        if (link !== current) return;
+    },
+    {
+      retryMs,
+      setTimeout: later,
+      // The next link's attach sends everything stored again.
+      onEnd: (_, error) => {
         outbox.detach();
-        link = undefined;
-        if (!stopped) later(open, retryMs);
-      });
-  };
-  open();
+        if (error !== undefined) onError({ type: 'link.error', data: { reason: 'connection_lost', message: String(error), fatal: true } });
+      },
+    },
+  );
   return () => {
-    stopped = true;
     outbox.detach();
-    void link?.close('stopped');
+    stop('stopped');
   };
 }
