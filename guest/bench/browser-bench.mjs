@@ -63,10 +63,10 @@ try {
     /** @type {number[]} */
     const warm = [];
     const url = `${run.origin}/bench/pages/bench.html?${run.query}&auto=${encodeURIComponent(JSON.stringify(options))}`;
-    /** @type {{stop: () => Promise<void>} | undefined} */
+    /** @type {ReturnType<typeof runPlainChromium> | undefined} */
     let chromium;
     const r = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${run.name}: no result in 10 minutes`)), 600_000);
+      const timer = setTimeout(() => reject(new Error(`${run.name}: no result in 5 minutes`)), 300_000);
       chromium = runPlainChromium(url, (kind, value) => {
         if (kind === 'EP-WARM') warm.push(Number(value));
         else if (kind === 'EP-MARK') cpu.push(threadSeconds(thread));
@@ -75,6 +75,11 @@ try {
           if (kind === 'EP-BENCH') resolve(value);
           else reject(new Error(`${run.name}: ${value}`));
         }
+      });
+      // A browser that dies ends the wait too (a page that fails reports EP-FAILED).
+      void chromium.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${run.name}: Chromium exited (${code}) with no result`));
       });
     }).finally(() => chromium?.stop());
     if (!r.isolated) console.error(`${run.name}: the page is not cross-origin isolated; its clock is in 0.1 ms steps`);
