@@ -15,10 +15,10 @@ function fakeLink(n) {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-test('keepOpen: a link that ends is reported, and another opens after the pause', async () => {
+/** keepOpen over fake links, with its timers held for the test to run. */
+function kept(options = {}) {
   const links = [];
   const timers = [];
-  const ends = [];
   const stop = keepOpen(
     () => {
       const link = fakeLink(links.length + 1);
@@ -26,8 +26,14 @@ test('keepOpen: a link that ends is reported, and another opens after the pause'
       return link;
     },
     (link) => link.done,
-    { retryMs: 250, setTimeout: (fn, ms) => timers.push({ fn, ms }), onEnd: (link, error) => ends.push([link.n, error]) },
+    { setTimeout: (fn, ms) => timers.push({ fn, ms }), ...options },
   );
+  return { links, timers, stop };
+}
+
+test('keepOpen: a link that ends is reported, and another opens after the pause', async () => {
+  const ends = [];
+  const { links, timers, stop } = kept({ retryMs: 250, onEnd: (link, error) => ends.push([link.n, error]) });
   assert.equal(links.length, 1);
   links[0].finish();
   await tick();
@@ -52,20 +58,10 @@ test('keepOpen: a link that ends is reported, and another opens after the pause'
 });
 
 test('keepOpen: stopped while waiting to reopen, it opens nothing', async () => {
-  const links = [];
-  const timers = [];
-  const stop = keepOpen(
-    () => {
-      const link = fakeLink(links.length + 1);
-      links.push(link);
-      return link;
-    },
-    (link) => link.done,
-    { setTimeout: (fn) => timers.push(fn) },
-  );
+  const { links, timers, stop } = kept();
   links[0].finish();
   await tick();
   stop();
-  timers.shift()();
+  timers.shift().fn();
   assert.equal(links.length, 1);
 });
