@@ -28,15 +28,11 @@ import { execFileSync } from 'node:child_process';
 import { startRelay } from './h2-relay.mjs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CLK_TCK } from './machine-cpu.mjs';
+import { listArg, numberArg } from './cli.mjs';
 
-const arg = (/** @type {string} */ name, /** @type {number} */ dflt) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? dflt : Number(process.argv[at + 1]);
-};
-const sizes = { latency: arg('latency', 1000), warmup: arg('warmup', 200), throughput: arg('throughput', 50_000) };
+const sizes = { latency: numberArg('latency', 1000), warmup: numberArg('warmup', 200), throughput: numberArg('throughput', 50_000) };
 const k = (/** @type {number} */ x) => (x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : `${Math.round(x)}`);
-const pathArg = process.argv.indexOf('--path');
-const only = pathArg === -1 ? undefined : process.argv[pathArg + 1].split(',');
+const only = listArg('path');
 
 const cert = devCert();
 const [host, relay] = await Promise.all([startHostSide(), startRelay({ cert: cert.cert, key: cert.key, root: guestDir })]);

@@ -12,13 +12,10 @@
 
 import { startHostSide } from '../test/e2e/support/servers.mjs';
 import { launchBrowser } from '../test/e2e/support/browser.mjs';
+import { numberArg } from './cli.mjs';
 
-const arg = (/** @type {string} */ name, /** @type {number} */ dflt) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? dflt : Number(process.argv[at + 1]);
-};
-const events = arg('events', 100_000);
-const top = arg('top', 28);
+const events = numberArg('events', 100_000);
+const top = numberArg('top', 28);
 
 const host = await startHostSide();
 const browser = await launchBrowser();
