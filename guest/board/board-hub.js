@@ -87,6 +87,7 @@ export class BoardHub {
 
   /** Opens the two host links and applies what they bring until {@link close}. */
   start() {
+    if (this.#closed) return;
     for (const service of /** @type {const} */ (['board', 'presence'])) {
       // Should a link end for good (keep-open.js), the tabs are told, as a board.error, and
       // keep the board they have until the next link's snapshot.
