@@ -5,7 +5,7 @@
 // its three hops (bench.js, `hops`).
 
 import { defineGuestService, serveGuestServices } from '../../src/index.js';
-import { defineDemoServices } from '../../demo/guest-services.js';
+import { defineDemoServices, echoAck } from '../../demo/guest-services.js';
 
 const config = new URL(self.location.href).searchParams;
 defineDemoServices(config);
@@ -32,10 +32,7 @@ defineGuestService(
     links: {
       echo: {
         service: 'echo',
-        options: {
-          uploadMode: /** @type {'stream'} */ ('stream'),
-          ackMatcher: (/** @type {import('../../src/index.js').Event} */ e) => (e.type.startsWith('link.') ? undefined : e.id),
-        },
+        options: { uploadMode: /** @type {'stream'} */ ('stream'), ackMatcher: echoAck },
       },
     },
   },

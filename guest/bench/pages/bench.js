@@ -9,6 +9,7 @@
 // `window.bench.run(options)`.
 
 import { GatewayLink, GuestWorker, ViewSession, decodeEvents, encodeEvents } from '../../src/index.js';
+import { echoAck } from '../../demo/guest-services.js';
 
 /** @typedef {import('../../src/index.js').Event} Event */
 /** @typedef {{writer: WritableStreamDefaultWriter<Event>, reader: ReadableStreamDefaultReader<Event>, close: () => Promise<void>}} Path */
@@ -17,7 +18,6 @@ const query = new URLSearchParams(location.search);
 const which = query.get('path') ?? 'sw';
 /** how the sw path's bridge carries streams (bridge.js): auto, transfer or port */
 const mode = /** @type {import('../../src/bridge.js').BridgeMode} */ (query.get('mode') ?? 'auto');
-const echoAck = (/** @type {Event} */ e) => (e.type.startsWith('link.') ? undefined : e.id);
 const echoService = query.get('echo') ?? 'echo';
 let links = 0;
 

@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.eventpaths.Event;
 import io.vertx.core.Context;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.List;
@@ -33,30 +30,26 @@ import org.junit.jupiter.api.Test;
  */
 class PausedWriterEndTest {
   static final int STREAM_WINDOW = LinkSettings.DEFAULTS.streamWindow();
-  Vertx vertx;
-  HttpServer server;
-  HttpClient client;
+  WriterOnARequest.Loopback loop;
   final CompletableFuture<HttpServerRequest> held = new CompletableFuture<>();
   final List<Throwable> thrown = new CopyOnWriteArrayList<>();
 
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    vertx.exceptionHandler(thrown::add);
     // A peer that reads nothing until told, with the library's windows.
-    server = WriterOnARequest.peer(vertx, req -> {
+    loop = WriterOnARequest.Loopback.start(vertx -> req -> {
       req.pause();
       AtomicInteger lines = new AtomicInteger();
       req.handler(b -> lines.addAndGet(WriterOnARequest.lines(b)));
       req.endHandler(v -> req.response().end(Integer.toString(lines.get())));
       held.complete(req);
     });
-    client = WriterOnARequest.client(vertx);
+    loop.vertx().exceptionHandler(thrown::add);
   }
 
   @AfterEach
   void stop() {
-    vertx.close();
+    loop.close();
   }
 
   @Test
@@ -64,9 +57,9 @@ class PausedWriterEndTest {
     CompletableFuture<String> answer = new CompletableFuture<>();
     CompletableFuture<Integer> ended = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
-    Context ctx = vertx.getOrCreateContext();
+    Context ctx = loop.vertx().getOrCreateContext();
     // A batch of 8,192 events (2 MB) lets one task write past the window and the writer's lag.
-    WriterOnARequest.open(client, server.actualPort(), ctx, 8_192, 10, answer, (req, writer) -> {
+    WriterOnARequest.open(loop.client(), loop.port(), ctx, 8_192, 10, answer, (req, writer) -> {
       request.set(req);
       // The producer stops at the write that paused the writer (nothing is left pending
       // then: that write took it all) and completes right after it.
@@ -100,7 +93,7 @@ class PausedWriterEndTest {
       };
       // Start once the peer's connection window update has come (right after its SETTINGS):
       // before it, the connection's 64 KiB would pause the writer on Vert.x's word instead.
-      vertx.setTimer(200, t -> step[0].run());
+      loop.vertx().setTimer(200, t -> step[0].run());
     });
 
     int sent = ended.get(10, TimeUnit.SECONDS);

@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import dev.eventpaths.Event;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Context;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpServer;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -26,14 +23,11 @@ import org.junit.jupiter.api.Test;
  */
 class StreamWindowNoticeTest {
   static final int EVENTS = 100_000; // about 23 MB: some 350 stream windows
-  Vertx vertx;
-  HttpServer server;
-  HttpClient client;
+  WriterOnARequest.Loopback loop;
 
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    server = WriterOnARequest.peer(vertx, req -> {
+    loop = WriterOnARequest.Loopback.start(vertx -> req -> {
       long[] bytes = {0};
       AtomicReference<String> last = new AtomicReference<>("");
       req.handler(b -> {
@@ -44,21 +38,20 @@ class StreamWindowNoticeTest {
       });
       req.endHandler(v -> req.response().end(bytes[0] + " " + last.get().trim()));
     });
-    client = WriterOnARequest.client(vertx);
   }
 
   @AfterEach
   void stop() {
-    vertx.close();
+    loop.close();
   }
 
   @Test
   void aWriterPausedOnTheStreamWindowResumesOnThePeersWindowUpdateNotATimer() throws Exception {
     CompletableFuture<String> answer = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
-    Context ctx = vertx.getOrCreateContext();
+    Context ctx = loop.vertx().getOrCreateContext();
     // The fallback poll is ten minutes here: only the read notice can resume it in time.
-    WriterOnARequest.open(client, server.actualPort(), ctx, 64, TimeUnit.MINUTES.toMillis(10), answer, (req, writer) -> {
+    WriterOnARequest.open(loop.client(), loop.port(), ctx, 64, TimeUnit.MINUTES.toMillis(10), answer, (req, writer) -> {
       request.set(req);
       String pad = "x".repeat(200);
       Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);

@@ -9,10 +9,7 @@ import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpServer;
 import io.vertx.core.streams.WriteStream;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -31,14 +28,11 @@ import org.junit.jupiter.api.Test;
  */
 class StuckWriteQueueFlagTest {
   static final int EVENTS = 20_000; // about 4.5 MB: a few stream windows, so several pauses
-  Vertx vertx;
-  HttpServer server;
-  HttpClient client;
+  WriterOnARequest.Loopback loop;
 
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    server = WriterOnARequest.peer(vertx, req -> {
+    loop = WriterOnARequest.Loopback.start(vertx -> req -> {
       AtomicInteger lines = new AtomicInteger();
       // A slowish reader, so that the writer does pause on a spent stream window.
       req.handler(b -> {
@@ -48,21 +42,20 @@ class StuckWriteQueueFlagTest {
       });
       req.endHandler(v -> req.response().end(Integer.toString(lines.get())));
     });
-    client = WriterOnARequest.client(vertx);
   }
 
   @AfterEach
   void stop() {
-    vertx.close();
+    loop.close();
   }
 
   @Test
   void aWriterWhoseWriteQueueFlagIsStuckAtFullStillDeliversEverything() throws Exception {
     CompletableFuture<String> answer = new CompletableFuture<>();
     AtomicInteger drainHandlersSet = new AtomicInteger();
-    Context ctx = vertx.getOrCreateContext();
+    Context ctx = loop.vertx().getOrCreateContext();
     // Polls as in production, scaled down: 5 ms on Netty's word, 100 ms on Vert.x's.
-    WriterOnARequest.open(client, server.actualPort(), ctx, 64, 5, req -> new StuckAtFull(req, drainHandlersSet), answer,
+    WriterOnARequest.open(loop.client(), loop.port(), ctx, 64, 5, req -> new StuckAtFull(req, drainHandlersSet), answer,
         (req, writer) -> {
           String pad = "x".repeat(200);
           Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);

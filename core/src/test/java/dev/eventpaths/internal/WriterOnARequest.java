@@ -18,6 +18,7 @@ import io.vertx.core.streams.WriteStream;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
 /**
@@ -37,6 +38,26 @@ final class WriterOnARequest {
             .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
         .requestHandler(handler)
         .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  /**
+   * One test's loopback: a Vert.x, a {@link #peer} on it answering with the handler made from
+   * it, and a {@link #client} to that peer. Closing it closes the Vert.x and so all three.
+   */
+  record Loopback(Vertx vertx, HttpServer server, HttpClient client) implements AutoCloseable {
+    static Loopback start(Function<Vertx, Handler<HttpServerRequest>> handler) throws Exception {
+      Vertx vertx = Vertx.vertx();
+      return new Loopback(vertx, peer(vertx, handler.apply(vertx)), WriterOnARequest.client(vertx));
+    }
+
+    int port() {
+      return server.actualPort();
+    }
+
+    @Override
+    public void close() {
+      vertx.close();
+    }
   }
 
   /** How many NDJSON lines (newlines) {@code chunk} holds: what a peer counts as events. */
