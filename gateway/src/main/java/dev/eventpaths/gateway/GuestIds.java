@@ -32,7 +32,11 @@ public class GuestIds {
 
   @Inject
   public GuestIds(GatewayConfig config) {
-    String k = config.guestKey().orElse(null);
+    this(config.guestKey().orElse(null));
+  }
+
+  /** With the key itself; {@code null} outside production means a random key. */
+  GuestIds(String k) {
     if (k == null) {
       if (LaunchMode.current() == LaunchMode.NORMAL) {
         throw new IllegalStateException("gateway.guest-key is not set (GATEWAY_GUEST_KEY): every gateway instance "
@@ -71,12 +75,22 @@ public class GuestIds {
       return false;
     }
     try {
-      byte[] id = B64D.decode(guest.substring(0, 22));
-      byte[] tag = B64D.decode(guest.substring(23));
-      return id.length == 16 && MessageDigest.isEqual(tag, tag(id));
+      String idPart = guest.substring(0, 22);
+      String tagPart = guest.substring(23);
+      byte[] id = B64D.decode(idPart);
+      byte[] tag = B64D.decode(tagPart);
+      // 22 base64url characters carry 132 bits for 128: a decoder ignores the last character's
+      // low 4 bits, so 16 spellings of each half would verify. Only the spelling issue() writes
+      // is the id (one guest, one count of links, one person in presence).
+      return id.length == 16 && canonical(idPart, id) && canonical(tagPart, tag)
+          && MessageDigest.isEqual(tag, tag(id));
     } catch (IllegalArgumentException notBase64) {
       return false;
     }
+  }
+
+  private static boolean canonical(String text, byte[] decoded) {
+    return B64.encodeToString(decoded).equals(text);
   }
 
   private byte[] tag(byte[] id) {
