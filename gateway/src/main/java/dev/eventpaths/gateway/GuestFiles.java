@@ -39,7 +39,7 @@ public class GuestFiles {
     h.set("cross-origin-opener-policy", "same-origin");
     h.set("cross-origin-resource-policy", "same-origin");
     h.set("cross-origin-embedder-policy", "require-corp");
-    if (rc.request().isSSL()) {
+    if (PlainHttp.overTls(rc.request())) {
       h.set("strict-transport-security", "max-age=31536000");
     }
     String path = rc.normalizedPath();

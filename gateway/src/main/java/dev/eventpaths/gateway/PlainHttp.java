@@ -84,6 +84,15 @@ public class PlainHttp {
         metrics).install(router);
   }
 
+  /**
+   * Whether the request came over TLS, from the connection itself. Not {@code isSSL()}: on
+   * HTTP/2 that follows the client's {@code :scheme}, so a prior-knowledge h2c client saying
+   * {@code https} on the plain port would be served as if it had come over TLS.
+   */
+  static boolean overTls(HttpServerRequest req) {
+    return req.connection() != null && req.connection().isSsl();
+  }
+
   /** The port this app serves HTTPS on (tests run on their own port). */
   static int ownHttpsPort() {
     var c = ConfigProvider.getConfig();
@@ -125,7 +134,7 @@ public class PlainHttp {
     private void failure(RoutingContext rc) {
       HttpServerRequest req = rc.request();
       List<String> hosts = req.headers().getAll("host");
-      if (!req.isSSL() && rc.statusCode() == 400 && !rc.response().headWritten()
+      if (!overTls(req) && rc.statusCode() == 400 && !rc.response().headWritten()
           && (hosts.size() != 1 || hostOf(hosts.get(0)) == null)) {
         badHost(rc, hosts);
       } else {
@@ -143,7 +152,7 @@ public class PlainHttp {
     @Override
     public void handle(RoutingContext rc) {
       HttpServerRequest req = rc.request();
-      if (req.isSSL()) {
+      if (overTls(req)) {
         rc.next();
         return;
       }

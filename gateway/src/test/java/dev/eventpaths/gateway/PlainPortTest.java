@@ -56,6 +56,18 @@ class PlainPortTest {
   }
 
   @Test
+  void h2cClaimingHttpsIsStillThePlainPort() throws Exception {
+    // Prior-knowledge h2c with :scheme https: the connection is plain, whatever the client says.
+    for (String[] r : new String[][] {{"POST", "/guest"}, {"GET", "/board/"}, {"GET", "/q/metrics"},
+        {"GET", "/g/echo/x/down"}}) {
+      var h = H2cRaw.request(plainPort(), r[0], "https", "localhost:" + plainPort(), r[1], java.util.Map.of());
+      int status = Integer.parseInt(h.status().toString());
+      assertTrue(status == 301 || status == 308, r[0] + " " + r[1] + " over h2c answered " + status + ", not a redirect");
+      assertEquals("https://localhost:" + sslPort() + r[1], String.valueOf(h.get("location")));
+    }
+  }
+
+  @Test
   void aBadHostIsRefusedWithAReason() throws Exception {
     RawHttp.Response r = RawHttp.send(plainPort(), "GET /board/ HTTP/1.1\nhost: evil.example/@x");
     assertEquals(400, r.status());
