@@ -360,11 +360,9 @@ public class GuestRoutes {
     }
     HttpServerRequest req = rc.request();
     String key = req.getHeader(GUEST_HEADER) + "/" + rc.pathParam("service") + "/" + rc.pathParam("link");
-    long n;
-    try {
-      n = Long.parseLong(req.getParam("n", ""));
-    } catch (NumberFormatException e) {
-      refuse(rc, 400, "bad_batch_number", "?n= must be the batch number (0, 1, 2, ...)", null);
+    long n = batchNumber(req.getParam("n", ""));
+    if (n < 0) {
+      refuse(rc, 400, "bad_batch_number", "?n= must be the batch number: 0, 1, 2, ... (decimal, at most 2^53 - 1)", null);
       return;
     }
     GuestPair pair;
@@ -424,6 +422,21 @@ public class GuestRoutes {
         case CLOSED -> refuse(rc, 410, "link_closed", "this link has ended", "reopen");
       }
     });
+  }
+
+  /** Decimal digits without sign or leading zeros, at most what a browser's number counts exactly. */
+  private static final Pattern BATCH_NUMBER = Pattern.compile("0|[1-9][0-9]{0,15}");
+
+  /**
+   * The batch number {@code ?n=} names, or -1 when it is not one. A negative number used to
+   * read as a batch already applied ({@code duplicate}), so a client bug silently dropped events.
+   */
+  static long batchNumber(String n) {
+    if (!BATCH_NUMBER.matcher(n).matches()) {
+      return -1;
+    }
+    long v = Long.parseLong(n);
+    return v <= (1L << 53) - 1 ? v : -1;
   }
 
   /**

@@ -226,6 +226,21 @@ class GuestLinkFlowTest {
     down.cancel();
   }
 
+  @Test
+  void aBatchNumberThatIsNotACountIsRefusedNotTakenForARetry() throws Exception {
+    String guest = client.newGuest();
+    var down = client.download(guest, "echo", "fbn", "mode=batch");
+    assertEquals(Event.LINK_READY, down.next().type());
+    for (String n : new String[] {"-1", "-9223372036854775808", "9007199254740992", "1.5", "0x1", "", "+1"}) {
+      var r = client.exchange(HttpMethod.POST, "/g/echo/fbn/batch?n=" + n, guest, lines(1, 1));
+      assertEquals(400, r.status(), "n=" + n + ": " + r.body());
+      assertEquals("bad_batch_number", r.json().getString("error"), "n=" + n);
+    }
+    assertEquals(200, client.exchange(HttpMethod.POST, "/g/echo/fbn/batch?n=0", guest, lines(1, 1)).status());
+    assertEquals(1, down.next().seq(), "the link still takes batch 0");
+    down.cancel();
+  }
+
   private static String lines(int from, int to) {
     StringBuilder b = new StringBuilder();
     for (int i = from; i <= to; i++) {
