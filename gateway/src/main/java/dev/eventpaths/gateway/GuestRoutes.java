@@ -102,7 +102,7 @@ public class GuestRoutes {
     if (action != null) {
       body.put("action", action);
     }
-    Refusal.send(rc.response(), status, body);
+    Refusal.send(rc.request(), status, body);
   }
 
   /** Checks what every guest request must carry; refuses and returns null if it fails. */

@@ -114,7 +114,12 @@ final class GuestClient implements AutoCloseable {
             new Reply(ar.result().statusCode(), b.succeeded() ? b.result().toString() : String.valueOf(b.cause()), ar.result())));
       }
     });
-    req.exceptionHandler(t -> u.outcome.complete(new Reply(-1, String.valueOf(t), null)));
+    req.exceptionHandler(t -> {
+      if (t instanceof io.vertx.core.http.StreamResetException r) {
+        u.reset.complete(r.getCode());
+      }
+      u.outcome.complete(new Reply(-1, String.valueOf(t), null));
+    });
     req.sendHead();
     return u;
   }
@@ -168,6 +173,8 @@ final class GuestClient implements AutoCloseable {
   static final class Upload {
     final HttpClientRequest req;
     final CompletableFuture<Reply> outcome = new CompletableFuture<>();
+    /** The HTTP/2 error code of the gateway's RST_STREAM, if it stops this body. */
+    final CompletableFuture<Long> reset = new CompletableFuture<>();
 
     Upload(HttpClientRequest req) {
       this.req = req;

@@ -153,6 +153,26 @@ class PairingRulesTest {
   }
 
   @Test
+  void aRefusedUploadIsAnsweredAndItsBodyStopped() throws Exception {
+    // A browser shows an upload's answer only once its body ends: the reset (NO_ERROR) is what
+    // ends it, and frees the stream's slot on the connection.
+    String guest = client.newGuest();
+    var first = client.upload(guest, "echo", "held");
+    Thread.sleep(100);
+    var refused = new java.util.LinkedHashMap<String, GuestClient.Upload>();
+    refused.put("duplicate_stream", client.upload(guest, "echo", "held"));
+    refused.put("bad_guest", client.upload("x".repeat(45), "echo", "l"));
+    refused.put("bad_link_name", client.upload(guest, "echo", "bad.name"));
+    refused.put("unknown_service", client.upload(guest, "nope", "l"));
+    for (var e : refused.entrySet()) {
+      var outcome = e.getValue().outcome.get(5, TimeUnit.SECONDS);
+      assertEquals(e.getKey(), outcome.json().getString("error"));
+      assertEquals(0L, e.getValue().reset.get(5, TimeUnit.SECONDS), e.getKey() + ": RST_STREAM NO_ERROR after the answer");
+    }
+    first.reset();
+  }
+
+  @Test
   void aForgedOrMissingGuestIdIsRefused() throws Exception {
     String guest = client.newGuest();
     String tampered = guest.substring(0, 5) + (guest.charAt(5) == 'A' ? 'B' : 'A') + guest.substring(6);
