@@ -459,6 +459,33 @@ final class CanonicalEvent {
   }
 
   /**
+   * Where {@code b[from, to)} stops being well-formed UTF-8 (RFC 3629: no overlong forms, no
+   * encoded surrogates, nothing past U+10FFFF, no bytes C0, C1 or F5-FF, no truncated or stray
+   * continuation bytes): the index of the first byte of the first bad sequence, or -1 when
+   * there is none. The same rule as this parser's strings, for the general parser, whose
+   * Jackson checks UTF-8 only loosely and passes most of it on byte for byte.
+   */
+  static int invalidUtf8(byte[] b, int from, int to) {
+    int i = from;
+    while (i < to) {
+      if (to - i >= 8 && ((long) LONGS.get(b, i) & HIGH_BITS) == 0) {
+        i += 8; // eight ASCII bytes
+        continue;
+      }
+      if (b[i] >= 0) {
+        i++;
+        continue;
+      }
+      int next = utf8(b, i, to);
+      if (next < 0) {
+        return i;
+      }
+      i = next;
+    }
+    return -1;
+  }
+
+  /**
    * One well-formed UTF-8 sequence of two to four bytes at {@code i} (RFC 3629: no overlong
    * forms, no surrogates, nothing past U+10FFFF): the index after it, or -1.
    */

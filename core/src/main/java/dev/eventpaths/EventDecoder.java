@@ -198,6 +198,13 @@ public final class EventDecoder {
    * blanks, escapes, and the reasons for refusing what is not an event.
    */
   static Event parseAny(byte[] line, int len) throws BadEventException {
+    // Before Jackson, which lets overlong forms, encoded surrogates and code points past
+    // U+10FFFF through (a relay would forward them byte for byte). The fast path checks its
+    // strings as it reads them and hands such lines here, so each line is checked once.
+    int bad = CanonicalEvent.invalidUtf8(line, 0, len);
+    if (bad >= 0) {
+      throw new BadEventException("malformed_event", "invalid UTF-8 at byte " + bad, null);
+    }
     String type = null;
     String id = null;
     long seq = 0;

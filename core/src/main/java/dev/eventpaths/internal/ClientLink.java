@@ -27,6 +27,7 @@ import java.util.concurrent.Flow;
  * completion, never as an error signal.
  */
 final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listener {
+  private static final LinkLog LINK_LOG = new LinkLog(org.jboss.logging.Logger.getLogger(ClientLink.class));
   private static final int MAX_REFUSAL_BYTES = 4096;
   /** HTTP/2 error code CANCEL: this side does not want the stream any more. */
   private static final long CANCEL = 8;
@@ -249,6 +250,14 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     }
     metrics.error("client", reason);
     failing = true;
+    if (reason.equals("connect_failed") && request.guestId() != null) {
+      // Goes down to a browser: the target's URL and addresses stay in this log.
+      String ref = LinkLog.newRef();
+      var guest = java.util.Optional.of(request.guestId());
+      LINK_LOG.log(org.jboss.logging.Logger.Level.WARN, target.name() + " unreachable", null, message + " [ref " + ref
+          + "] (service " + request.service() + ", link " + LinkLog.link(linkId, guest) + ", guest " + LinkLog.guest(guest) + ")");
+      message = "could not reach service " + request.service() + " (ref " + ref + ")";
+    }
     inbound.breakWith(reason, message); // first, so this reason wins over the reset's echo
     shutdown(resetCode);
   }

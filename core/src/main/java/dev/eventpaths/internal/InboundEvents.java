@@ -60,6 +60,21 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
 
   private final boolean failuresAsEvents;
 
+  /** The refusal of a {@code link.*} event from a peer that may not send them (a guest). */
+  public static final String RESERVED_TYPE = "reserved_type";
+
+  private boolean refuseReserved;
+
+  /**
+   * Refuses (as {@link #RESERVED_TYPE}, through {@link Listener#refused}) every {@code link.*}
+   * event but heartbeats, which are consumed as always: for a stream from a guest, whose
+   * {@code link.ready} or fatal {@code link.error} must not reach a service as if the link
+   * had said it. Call before {@link #attach}.
+   */
+  public void refuseReservedTypes() {
+    refuseReserved = true;
+  }
+
   /**
    * @param failuresAsEvents when the stream breaks, end with a fatal {@code link.error} event
    *     (what a client link shows its app) instead of failing with {@link LinkClosedException}
@@ -74,6 +89,11 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
       public void event(Event event) {
         chunkEvents++;
         if (Event.LINK_HEARTBEAT.equals(event.type()) || discarding) {
+          return;
+        }
+        if (refuseReserved && event.isControl()) {
+          listener.refused(RESERVED_TYPE, "'" + event.type() + "' is reserved for the link itself; not forwarded",
+              event.id());
           return;
         }
         queue.add(event);

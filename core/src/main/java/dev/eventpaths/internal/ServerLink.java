@@ -8,13 +8,18 @@ import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import org.jboss.logging.Logger;
 
 /**
  * One link served by this app: the request body feeds the service, the service's output
  * feeds the response body. Lives on the event loop of its request.
  */
 final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listener {
+  private static final Logger LOG = Logger.getLogger(ServerLink.class);
+  /** Shared by all links: the budget is per service (and kind of line), not per link. */
+  static final LinkLog LINK_LOG = new LinkLog(LOG);
   private final Vertx vertx;
   private final Context context;
   private final HttpServerRequest request;
@@ -88,6 +93,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       return;
     }
     metrics.error("server", reason);
+    logSent(reason, true, null);
     aborting = true;
     writer.writeLast(Event.error(reason, message, true, null));
     inbound.breakWith(reason, message); // before the reset, so the service sees this reason
@@ -136,6 +142,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       abort("too_many_bad_events", "more than " + settings.maxBadEvents() + " refused events on this link");
       return;
     }
+    logSent(reason, false, eventId);
     writer.writeControl(Event.error(reason, message, false, eventId));
   }
 
@@ -177,8 +184,26 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
       return; // the link broke first; the failure is the input's LinkClosedException coming back
     }
     metrics.error("server", "service_failed");
-    writer.writeLast(Event.error("service_failed", String.valueOf(t.getMessage()), true, null));
+    // The caller (maybe a browser, through the gateway) learns that it failed and the ref to
+    // ask about; what failed and where (the exception, its message, its trace) stays here.
+    String ref = LinkLog.newRef();
+    LINK_LOG.log(Logger.Level.ERROR, link.service() + " failed", t,
+        "service failed, link.error service_failed sent [ref " + ref + "] (" + LinkLog.describe(link) + ")");
+    Map<String, Object> data = new LinkedHashMap<>();
+    data.put("reason", "service_failed");
+    data.put("message", "service " + link.service() + " failed (ref " + ref + ")");
+    data.put("fatal", true);
+    data.put("ref", ref);
+    writer.writeLast(new Event(Event.LINK_ERROR, null, 0, dev.eventpaths.Json.of(data)));
     finish(true);
+  }
+
+  /** One line per link.error this side sends (bad input, idle, abuse), within its service's budget. */
+  private void logSent(String reason, boolean fatal, String eventId) {
+    // Ends that are no one's fault are news, not warnings.
+    Logger.Level level = reason.equals("idle_timeout") || reason.equals("shutting_down") ? Logger.Level.INFO : Logger.Level.WARN;
+    LINK_LOG.log(level, link.service(), null, "link.error " + reason + (fatal ? " (fatal)" : "") + " sent ("
+        + LinkLog.describe(link) + (eventId == null ? "" : ", event " + LinkLog.quote(eventId)) + ")");
   }
 
   @Override

@@ -80,6 +80,7 @@ final class GuestPair {
     Context ctx = vertx.getOrCreateContext();
     upContext = ctx;
     uploadEvents = new InboundEvents(ctx, settings.maxEventBytes(), false, new UploadListener());
+    uploadEvents.refuseReservedTypes(); // a guest's link.* events are not the link's (PROTOCOL.md 5)
     uploadEvents.attach(req); // no demand yet: paused
     req.response().closeHandler(v -> close("upload_lost", "the upload stream closed"));
   }

@@ -5,6 +5,7 @@ import dev.eventpaths.EventDecoder;
 import dev.eventpaths.EventpathsConfig;
 import dev.eventpaths.Links;
 import dev.eventpaths.internal.FlushBatching;
+import dev.eventpaths.internal.InboundEvents;
 import dev.eventpaths.internal.LinkRuntime;
 import dev.eventpaths.internal.Refusal;
 import io.quarkus.runtime.ShutdownEvent;
@@ -393,9 +394,15 @@ public class GuestRoutes {
       EventDecoder decoder = new EventDecoder(runtime.settings().maxEventBytes(), new EventDecoder.Sink() {
         @Override
         public void event(Event event) {
-          if (!Event.LINK_HEARTBEAT.equals(event.type())) {
-            events.add(event);
+          if (Event.LINK_HEARTBEAT.equals(event.type())) {
+            return;
           }
+          if (event.isControl()) { // as on a streaming upload (InboundEvents.refuseReservedTypes)
+            refused(InboundEvents.RESERVED_TYPE, "'" + event.type() + "' is reserved for the link itself; not forwarded",
+                event.id());
+            return;
+          }
+          events.add(event);
         }
 
         @Override

@@ -57,6 +57,9 @@ class HostFailureTest {
         Event refused = down.next();
         assertEquals("connect_failed", refused.errorReason(), refused.toString());
         assertTrue(refused.data().tree().get("fatal").asBoolean());
+        String said = refused.data().tree().get("message").asText();
+        assertTrue(said.matches("could not reach service echo \\(ref [0-9a-f]{12}\\)"),
+            "the guest is told which service and a ref for the log, not where it lives: " + said);
         up.reset();
       } finally {
         HostServices.b.restart();

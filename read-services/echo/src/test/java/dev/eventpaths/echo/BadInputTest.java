@@ -9,6 +9,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.EventDecoder;
 import dev.eventpaths.LinkRequest;
 import dev.eventpaths.internal.LinkClient;
+import dev.eventpaths.testing.Utf8Corpus;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.mutiny.helpers.test.AssertSubscriber;
 import io.smallrye.mutiny.operators.multi.processors.UnicastProcessor;
@@ -84,6 +85,49 @@ class BadInputTest {
     Event answer = link.next();
     assertEquals("ok", answer.type(), "the link still answers after refused lines");
     assertEquals(7, answer.seq());
+    link.close();
+  }
+
+  /**
+   * Every line of the corpus, through a real link: refused as malformed and never echoed, in
+   * heap and direct buffers alike (whatever the server's transport hands the decoder), while
+   * well-formed edge cases come back byte for byte.
+   */
+  @Test
+  void linesThatAreNotWellFormedUtf8AreRefusedAndNeverEchoed() throws Exception {
+    List<byte[]> lines = new ArrayList<>();
+    for (byte[] bad : Utf8Corpus.INVALID.values()) {
+      Utf8Corpus.linesWith(bad).forEach(l -> lines.add(l.bytes()));
+      lines.add(Utf8Corpus.atLineEnd(bad).bytes());
+    }
+    RawLink link = null;
+    for (int i = 0; i < lines.size(); i++) {
+      if (i % 15 == 0) { // below max-bad-events: one link per 15 refusals
+        if (link != null) {
+          link.close();
+        }
+        link = RawLink.open(vertx, TestPeers.SECRET, "/links/echo");
+      }
+      link.send(lines.get(i), true);
+      link.send("{\"type\":\"after\",\"seq\":" + (i + 1) + "}\n");
+      Event refused = link.next();
+      assertError(refused, "malformed_event", false, null);
+      Event after = link.next();
+      assertEquals(i + 1, after.seq(), "only the good line came back after line " + i + ": " + after);
+    }
+    link.close();
+    link = RawLink.open(vertx, TestPeers.SECRET, "/links/echo");
+    int seq = 0;
+    for (var good : Utf8Corpus.VALID.entrySet()) {
+      byte[] line = Utf8Corpus.linesWith(good.getValue()).get(2).bytes(); // in a data string
+      link.send(line, true);
+      Event back = link.next();
+      assertEquals("t", back.type(), good.getKey() + ": " + back);
+      String sent = new String(line, java.nio.charset.StandardCharsets.UTF_8);
+      assertTrue(sent.contains(back.data().toString()), good.getKey() + " comes back unchanged: " + back);
+      seq++;
+    }
+    assertTrue(seq > 5);
     link.close();
   }
 
@@ -196,6 +240,11 @@ class BadInputTest {
 
     void send(String text) {
       req.write(Buffer.buffer(text));
+    }
+
+    void send(byte[] line, boolean newline) {
+      Buffer b = Buffer.buffer(line);
+      req.write(newline ? b.appendByte((byte) '\n') : b);
     }
 
     Event next() throws InterruptedException {

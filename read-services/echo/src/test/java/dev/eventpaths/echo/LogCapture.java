@@ -1,0 +1,40 @@
+package dev.eventpaths.echo;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+
+/** The records one logger category writes while a test runs (JBoss LogManager is a JUL one). */
+final class LogCapture extends Handler implements AutoCloseable {
+  final List<LogRecord> records = new CopyOnWriteArrayList<>();
+  private final Logger logger;
+
+  private LogCapture(String category) {
+    logger = Logger.getLogger(category);
+    logger.addHandler(this);
+  }
+
+  static LogCapture of(String category) {
+    return new LogCapture(category);
+  }
+
+  /** The formatted text of each record (JBoss records keep their message as given). */
+  List<String> lines() {
+    return records.stream().map(r -> r.getMessage()).toList();
+  }
+
+  @Override
+  public void publish(LogRecord r) {
+    records.add(r);
+  }
+
+  @Override
+  public void flush() {}
+
+  @Override
+  public void close() {
+    logger.removeHandler(this);
+  }
+}
