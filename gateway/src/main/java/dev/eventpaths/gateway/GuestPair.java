@@ -4,6 +4,7 @@ import dev.eventpaths.Event;
 import dev.eventpaths.LinkRequest;
 import dev.eventpaths.Links;
 import dev.eventpaths.internal.InboundEvents;
+import dev.eventpaths.internal.LinkLog;
 import dev.eventpaths.internal.LinkMetrics;
 import dev.eventpaths.internal.LinkSettings;
 import dev.eventpaths.internal.OutboundWriter;
@@ -59,10 +60,12 @@ final class GuestPair {
   private int badEvents;
 
   private final GatewayFeed feed;
+  private final GatewayLog log;
 
   GuestPair(String key, String guest, String service, String linkName, GatewayConfig.Route route, Vertx vertx,
-      LinkSettings settings, LinkMetrics linkMetrics, GatewayMetrics metrics, GatewayFeed feed, Runnable onClose) {
+      LinkSettings settings, LinkMetrics linkMetrics, GatewayMetrics metrics, GatewayFeed feed, GatewayLog log, Runnable onClose) {
     this.feed = feed;
+    this.log = log;
     this.key = key;
     this.guest = guest;
     this.service = service;
@@ -168,6 +171,7 @@ final class GuestPair {
     }
     if (reason != null) {
       metrics.linkError(reason);
+      log.linkError(reason, service, linkName, guest, message);
     }
     if (timer >= 0) {
       vertx.cancelTimer(timer);
@@ -227,6 +231,8 @@ final class GuestPair {
     @Override
     public void refused(String reason, String message, String eventId) {
       metrics.refusedEvent(reason);
+      log.refused(reason, "an event on " + service + "/" + linkName + ", guest " + LinkLog.guest(guest)
+          + ": " + message);
       if (++badEvents > settings.maxBadEvents()) {
         close("too_many_bad_events", "more than " + settings.maxBadEvents() + " refused events on this link");
         return;

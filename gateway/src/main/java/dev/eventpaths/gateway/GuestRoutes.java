@@ -46,6 +46,7 @@ public class GuestRoutes {
   @Inject LinkRuntime runtime;
   @Inject GatewayMetrics metrics;
   @Inject GatewayFeed feed;
+  @Inject GatewayLog log;
 
   private final Object lock = new Object();
   private volatile boolean shuttingDown;
@@ -99,6 +100,7 @@ public class GuestRoutes {
 
   private void refuse(RoutingContext rc, int status, String error, String message, String action) {
     metrics.refusal(error);
+    log.refused(error, rc.request().method().name(), rc.request().path(), rc.request().getHeader(GUEST_HEADER), message);
     JsonObject body = new JsonObject().put("error", error).put("message", message);
     if (action != null) {
       body.put("action", action);
@@ -204,7 +206,7 @@ public class GuestRoutes {
         } else {
           linksPerGuest.put(guest, held + 1);
           GuestPair[] self = new GuestPair[1];
-          pair = new GuestPair(key, guest, service, link, route, vertx, runtime.settings(), runtime.metrics(), metrics, feed,
+          pair = new GuestPair(key, guest, service, link, route, vertx, runtime.settings(), runtime.metrics(), metrics, feed, log,
               () -> forget(self[0]));
           self[0] = pair;
           pairs.put(key, pair);
@@ -248,6 +250,8 @@ public class GuestRoutes {
         vertx.cancelTimer(superseded.timer);
       }
       metrics.refusal("superseded");
+      log.linkError("superseded", superseded.service, superseded.linkName, superseded.guest,
+          "a newer upload for the link arrived on another connection");
       superseded.answerUpload(409, new JsonObject().put("error", "superseded")
           .put("message", "a newer upload for this link arrived on another connection").put("action", "reopen"));
     }
@@ -321,11 +325,13 @@ public class GuestRoutes {
     }
     if (upload) {
       metrics.refusal("pairing_timeout");
+      log.linkError("pairing_timeout", pair.service, pair.linkName, pair.guest, "no download came for the upload");
       pair.answerUpload(408, new JsonObject().put("error", "pairing_timeout")
           .put("message", "no download came for this upload within " + config.pairingTimeout().toSeconds() + " s")
           .put("action", "reopen"));
     } else {
       metrics.refusal("unpaired");
+      log.linkError("unpaired", pair.service, pair.linkName, pair.guest, "no upload came for the download");
       Refusal.send(pair.download.response(), 409, new JsonObject().put("error", "unpaired")
           .put("message", "no upload for this link reached this gateway instance")
           .put("action", "reopen"));
@@ -408,6 +414,7 @@ public class GuestRoutes {
         @Override
         public void refused(String reason, String message, String eventId) {
           metrics.refusedEvent(reason);
+          log.refused(reason, "a batch event on " + rc.pathParam("service") + "/" + rc.pathParam("link") + ": " + message);
           refused.add(new JsonObject().put("reason", reason).put("message", message).put("event", eventId));
         }
       });

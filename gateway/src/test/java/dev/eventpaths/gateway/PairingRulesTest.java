@@ -173,6 +173,19 @@ class PairingRulesTest {
   }
 
   @Test
+  void aRefusalIsLoggedWithItsReasonAndTheGuestsHashNotItsId() throws Exception {
+    String guest = client.newGuest();
+    try (var log = dev.eventpaths.testing.LogCapture.of("dev.eventpaths.gateway")) {
+      assertEquals(404, client.download(guest, "nope", "logged", null).status());
+      var lines = log.lines().stream().filter(l -> l.contains("unknown_service")).toList();
+      assertEquals(1, lines.size(), log.lines().toString());
+      assertTrue(lines.get(0).contains(dev.eventpaths.internal.LinkLog.guest(guest)), lines.get(0));
+      assertTrue(lines.get(0).contains("/g/nope/logged/down"), lines.get(0));
+      assertTrue(!lines.get(0).contains(guest.substring(0, 22)), "the guest id is a credential: " + lines.get(0));
+    }
+  }
+
+  @Test
   void aForgedOrMissingGuestIdIsRefused() throws Exception {
     String guest = client.newGuest();
     String tampered = guest.substring(0, 5) + (guest.charAt(5) == 'A' ? 'B' : 'A') + guest.substring(6);

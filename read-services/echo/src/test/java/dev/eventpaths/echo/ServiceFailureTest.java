@@ -1,5 +1,6 @@
 package dev.eventpaths.echo;
 
+import dev.eventpaths.testing.LogCapture;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

@@ -1,4 +1,4 @@
-package dev.eventpaths.echo;
+package dev.eventpaths.testing;
 
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -7,8 +7,8 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 /** The records one logger category writes while a test runs (JBoss LogManager is a JUL one). */
-final class LogCapture extends Handler implements AutoCloseable {
-  final List<LogRecord> records = new CopyOnWriteArrayList<>();
+public final class LogCapture extends Handler implements AutoCloseable {
+  public final List<LogRecord> records = new CopyOnWriteArrayList<>();
   private final Logger logger;
 
   private LogCapture(String category) {
@@ -16,12 +16,12 @@ final class LogCapture extends Handler implements AutoCloseable {
     logger.addHandler(this);
   }
 
-  static LogCapture of(String category) {
+  public static LogCapture of(String category) {
     return new LogCapture(category);
   }
 
   /** The formatted text of each record (JBoss records keep their message as given). */
-  List<String> lines() {
+  public List<String> lines() {
     return records.stream().map(r -> r.getMessage()).toList();
   }
 
