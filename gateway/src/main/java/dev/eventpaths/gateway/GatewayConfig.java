@@ -29,6 +29,14 @@ public interface GatewayConfig {
   @WithDefault("10s")
   Duration pairingTimeout();
 
+  /**
+   * How long a connection may take to send what must come whole: from its accept to the end of
+   * its HTTP/2 preface and first SETTINGS (the TLS handshake included) or its HTTP/1.x request
+   * head, and then for each header block. A connection that misses it is closed (0 turns it off).
+   */
+  @WithDefault("10s")
+  Duration handshakeTimeout();
+
   /** Links one guest may hold at once. */
   @WithDefault("16")
   int maxLinksPerGuest();

@@ -59,6 +59,18 @@ public class GatewayMetrics {
     count("eventpaths.gateway.link.errors", reason);
   }
 
+  /** A connection closed for not sending its preface or a header block in time, by stage. */
+  void handshakeTimeout(String stage) {
+    counters.computeIfAbsent("eventpaths.gateway.handshake.timeouts/" + stage, k -> Counter.builder(
+        "eventpaths.gateway.handshake.timeouts").description("connections closed by gateway.handshake-timeout, by stage")
+        .tag("stage", stage).register(registry)).increment();
+  }
+
+  double handshakeTimeouts(String stage) {
+    Counter c = counters.get("eventpaths.gateway.handshake.timeouts/" + stage);
+    return c == null ? 0 : c.count();
+  }
+
   /** A request on the plain HTTP port, by what was done with it (redirected, challenge_served, ...). */
   void plainRequest(String outcome) {
     counters.computeIfAbsent("eventpaths.gateway.plain.requests/" + outcome, k -> Counter.builder("eventpaths.gateway.plain.requests")

@@ -61,18 +61,23 @@ final class GuestClient implements AutoCloseable {
 
   private static java.net.http.HttpClient jdkClient;
 
+  /** TLS that trusts the development CA (.ci/dev-cert.sh). */
+  static javax.net.ssl.SSLContext sslContext() throws Exception {
+    var ks = java.security.KeyStore.getInstance("PKCS12");
+    ks.load(null, null);
+    try (var in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(System.getProperty("dev-certs", "../.certs"), "ca.crt"))) {
+      ks.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+    }
+    var tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+    tmf.init(ks);
+    var ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+    ssl.init(null, tmf.getTrustManagers(), null);
+    return ssl;
+  }
+
   static synchronized java.net.http.HttpClient jdk() throws Exception {
     if (jdkClient == null) {
-      var ks = java.security.KeyStore.getInstance("PKCS12");
-      ks.load(null, null);
-      try (var in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(System.getProperty("dev-certs", "../.certs"), "ca.crt"))) {
-        ks.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
-      }
-      var tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
-      tmf.init(ks);
-      var ssl = javax.net.ssl.SSLContext.getInstance("TLS");
-      ssl.init(null, tmf.getTrustManagers(), null);
-      jdkClient = java.net.http.HttpClient.newBuilder().sslContext(ssl).version(java.net.http.HttpClient.Version.HTTP_2).build();
+      jdkClient = java.net.http.HttpClient.newBuilder().sslContext(sslContext()).version(java.net.http.HttpClient.Version.HTTP_2).build();
     }
     return jdkClient;
   }
