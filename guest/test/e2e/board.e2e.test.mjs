@@ -6,6 +6,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { startSystem } from './support/system.mjs';
 import { launchBrowser } from './support/browser.mjs';
 import { assertBoardsMatchLog, eventually, onScreen, openBoard, pageState, sentCount, shown, startChurn, stopChurn, waitLive } from './support/board.mjs';
@@ -29,6 +30,24 @@ after(async () => {
 });
 
 const unique = (/** @type {string} */ name) => `${name}-${Date.now().toString(36)}`;
+
+describe('the local system (.ci/start)', () => {
+  test('only the gateway listens beyond loopback', {
+    skip: process.env.EVENTPATHS_TOPOLOGY === 'prod-like' && 'there each instance listens in its own network namespace',
+  }, () => {
+    const sockets = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n');
+    for (const name of ['tasks-write', 'tasks-read', 'presence-read', 'echo']) {
+      for (const instance of system.instances(name)) {
+        const mine = sockets.filter((l) => l.includes(`pid=${/** @type {any} */ (instance).pid},`));
+        assert.ok(mine.length > 0, `${name} (pid ${/** @type {any} */ (instance).pid}) listens on no TCP port:\n${sockets.join('\n')}`);
+        for (const line of mine) {
+          const local = line.trim().split(/\s+/)[3];
+          assert.match(local, /^(127\.0\.0\.1|\[::1\]|\[::ffff:127\.0\.0\.1\]):\d+$/, `${name} listens on ${local}`);
+        }
+      }
+    }
+  });
+});
 
 describe('the task board', () => {
   test('two browsers see each other within a second; a second tab shares its worker', { timeout: 60_000 }, async () => {
