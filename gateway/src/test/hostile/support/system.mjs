@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, repoRoot, startHostSide } from '../../../../../guest/test/e2e/support/servers.mjs';
 import { GuestConnection } from '../../../../../guest/test/e2e/support/guest-h2.mjs';
-import { HealthyLink } from './healthy.mjs';
+import { HealthyLinkWorker } from './healthy.mjs';
 
 export { GuestConnection };
 
@@ -78,7 +78,7 @@ export function useSystem(file, { gatewayProps = {} } = {}) {
       ca: host.cert.ca,
       pid: host.gateway.child.pid,
     });
-    sys.healthy = await HealthyLink.start(host.origin, host.cert.ca);
+    sys.healthy = await HealthyLinkWorker.start(host.origin, host.cert.ca);
   });
   after(async () => {
     sys.healthy?.stop();
@@ -90,9 +90,10 @@ export function useSystem(file, { gatewayProps = {} } = {}) {
 
 /** The last test of a file: the healthy link beside the attacks lost nothing and was never slow. */
 export function healthyLinkVerdict(sys) {
-  test('the healthy link beside the attacks echoed every event, in order, each within 1 s', async () => {
+  test('the healthy link beside the attacks echoed every event, in order, each within 1 s', async (t) => {
     const report = await sys.healthy.finish();
-    assert.ok(report.sent > 50, `the healthy link sent only ${report.sent} events`);
+    t.diagnostic(`healthy link: ${report.sent} sent, ${report.received} echoed, slowest ${report.slowestMs} ms`);
+    assert.ok(report.sent >= 5, `the healthy link sent only ${report.sent} events`);
     assert.deepEqual(report.problems, [], `${report.problems.length} problems (sent ${report.sent}, slowest ${report.slowestMs} ms)`);
     assert.equal(report.received, report.sent, 'every event came back');
     assert.ok(report.slowestMs <= 1000, `slowest echo ${report.slowestMs} ms`);
