@@ -83,8 +83,15 @@ export function headers(stream, list, end = false) {
   return frame(T.HEADERS, F.END_HEADERS | (end ? F.END_STREAM : 0), stream, headerBlock(list));
 }
 
+/** DATA frames for `payload`, split at the default SETTINGS_MAX_FRAME_SIZE (16 KiB). */
 export function data(stream, payload, end = false) {
-  return frame(T.DATA, end ? F.END_STREAM : 0, stream, Buffer.isBuffer(payload) ? payload : Buffer.from(payload));
+  const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  const frames = [];
+  for (let at = 0; at < bytes.length || frames.length === 0; at += 16_384) {
+    const last = at + 16_384 >= bytes.length;
+    frames.push(frame(T.DATA, end && last ? F.END_STREAM : 0, stream, bytes.subarray(at, at + 16_384)));
+  }
+  return Buffer.concat(frames);
 }
 
 /** The pseudo-headers of a request to `authority`. */
