@@ -109,6 +109,7 @@ class HealthyLink {
 
   /** Stops sending, waits for the last echoes (at most 2 s), closes, reports. */
   async finish() {
+    while (this.sent < 10) await new Promise((r) => setTimeout(r, 20)); // a verdict on a second at least
     clearInterval(this.sender);
     const deadline = Date.now() + 2000;
     while (this.outstanding.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
