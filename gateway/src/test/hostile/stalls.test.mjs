@@ -149,8 +149,20 @@ describe('1000 stalled links', () => {
       }
     } finally {
       c.close();
-      for (const s of stalled) s.destroy();
     }
+  });
+
+  test('once the stalled connections close, the gateway lets go of their links', async (t) => {
+    for (const s of stalled) s.destroy();
+    const deadline = Date.now() + 10_000;
+    let active = Infinity;
+    while (Date.now() < deadline) {
+      active = metric(await metrics(sys), 'eventpaths_links_active', { side: 'guest' });
+      if (active <= 1) break; // the healthy link
+      await sleep(250);
+    }
+    t.diagnostic(`guest links active after the close: ${active}`);
+    assert.ok(active <= 1, `${active} guest links still held 10 s after their connections closed`);
   });
 });
 
