@@ -32,6 +32,12 @@ final class CanonicalEvent {
   static final int MAX_DEPTH = 256;
   /** Longer numbers go to the general parser (Jackson's own limit is 1,000 characters). */
   static final int MAX_NUMBER_LENGTH = 100;
+  /**
+   * Longer member names (in bytes) go to the general parser: Jackson refuses names over
+   * 50,000 characters (StreamReadConstraints), and a service reading the data with Jackson
+   * would fail on one this parser had let through.
+   */
+  static final int MAX_KEY_BYTES = 4096;
 
   private CanonicalEvent() {}
 
@@ -290,8 +296,9 @@ final class CanonicalEvent {
     if (i >= end || b[i] != '"') {
       return -1;
     }
+    int from = i;
     i = skipString(b, i + 1, end);
-    if (i < 0) {
+    if (i < 0 || i - from > MAX_KEY_BYTES) {
       return -1;
     }
     i = skipBlanks(b, i, end);

@@ -30,6 +30,8 @@ import io.smallrye.mutiny.Multi;
  *   <li><b>Output completion</b> ends the response body: the link is over.
  *   <li><b>Output failure</b> is sent to the caller as a fatal {@code link.error} with reason
  *       {@code service_failed}, then the link ends. {@code apply} throwing counts the same.
+ *       The caller is told only the service and a {@code ref}; the exception, with its stack
+ *       trace, is logged here under that ref (at most a few lines per service per interval).
  *   <li><b>Cancellation.</b> If the caller cancels or the link breaks, the output subscription
  *       is cancelled; events the service emits after that are dropped.
  * </ul>

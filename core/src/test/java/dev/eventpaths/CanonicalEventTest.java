@@ -140,6 +140,18 @@ class CanonicalEventTest {
     }
   }
 
+  @Test
+  void aKeyLongerThanJacksonTakesIsLeftToTheGeneralParserWhichRefusesIt() throws Exception {
+    // Jackson refuses member names over 50,000 chars: a service reading such data would throw.
+    byte[] line = ("{\"type\":\"t\",\"data\":{\"" + "k".repeat(50_001) + "\":1}}").getBytes(StandardCharsets.UTF_8);
+    assertNull(CanonicalEvent.parse(line, 0, line.length));
+    EventDecoder.BadEventException e = assertThrows(EventDecoder.BadEventException.class, () -> EventDecoder.parseAny(line, line.length));
+    assertEquals("malformed_event", e.reason());
+    byte[] fine = ("{\"type\":\"t\",\"data\":{\"" + "k".repeat(CanonicalEvent.MAX_KEY_BYTES - 2) + "\":1}}").getBytes(StandardCharsets.UTF_8);
+    assertNotNull(CanonicalEvent.parse(fine, 0, fine.length), "a long key within the limit stays on the fast path");
+    assertEquals(EventDecoder.parseAny(fine, fine.length).data().tree(), CanonicalEvent.parse(fine, 0, fine.length).data().tree());
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {
       "01", "-", "1.", ".5", "+1", "1e", "1e+", "0x10", "NaN", "Infinity", "tru", "nul", "[1,]", "{\"a\":1,}", "{\"a\"}",

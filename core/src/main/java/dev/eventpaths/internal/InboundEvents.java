@@ -65,6 +65,11 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
 
   private boolean refuseReserved;
 
+  /** The message of a {@link #RESERVED_TYPE} refusal. */
+  public static String reservedMessage(String type) {
+    return "'" + type + "' is reserved for the link itself; not forwarded";
+  }
+
   /**
    * Refuses (as {@link #RESERVED_TYPE}, through {@link Listener#refused}) every {@code link.*}
    * event but heartbeats, which are consumed as always: for a stream from a guest, whose
@@ -92,8 +97,7 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
           return;
         }
         if (refuseReserved && event.isControl()) {
-          listener.refused(RESERVED_TYPE, "'" + event.type() + "' is reserved for the link itself; not forwarded",
-              event.id());
+          listener.refused(RESERVED_TYPE, reservedMessage(event.type()), event.id());
           return;
         }
         queue.add(event);

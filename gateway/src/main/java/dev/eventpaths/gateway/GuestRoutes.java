@@ -404,8 +404,7 @@ public class GuestRoutes {
             return;
           }
           if (event.isControl()) { // as on a streaming upload (InboundEvents.refuseReservedTypes)
-            refused(InboundEvents.RESERVED_TYPE, "'" + event.type() + "' is reserved for the link itself; not forwarded",
-                event.id());
+            refused(InboundEvents.RESERVED_TYPE, InboundEvents.reservedMessage(event.type()), event.id());
             return;
           }
           events.add(event);

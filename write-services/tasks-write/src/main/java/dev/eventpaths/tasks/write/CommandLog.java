@@ -2,6 +2,8 @@ package dev.eventpaths.tasks.write;
 
 import dev.eventpaths.Event;
 import dev.eventpaths.Json;
+import dev.eventpaths.LinkContext;
+import dev.eventpaths.internal.LinkLog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -39,6 +41,8 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class CommandLog {
   private static final Logger LOG = Logger.getLogger(CommandLog.class);
+  /** Failed commands: a guest resending a poison command gets its lines budgeted. */
+  private static final LinkLog FAILURES = new LinkLog(LOG);
 
   @Inject TasksConfig config;
   @Inject MeterRegistry registry;
@@ -236,15 +240,26 @@ public class CommandLog {
         continue;
       }
       try {
-        Change c = boards.validate(p.command(), now);
-        boards.apply(c); // tentatively: later commands in this batch see it
+        Change c = decideOne(p.command(), now);
         changes.add(c);
         accepted.add(p);
         inBatch.put(id, p);
       } catch (Rejection r) {
         p.answer().complete(rejected(id, r));
+      } catch (RuntimeException e) {
+        // A bug met by this one command: it is answered (rejected, see failed()), the rest
+        // of the batch goes on; the tentative state may be half changed, so it is rebuilt.
+        p.answer().completeExceptionally(e);
+        stale = true;
       }
     }
+  }
+
+  /** One command's change, applied tentatively (later commands in its batch see it). */
+  Change decideOne(Event command, long now) throws Rejection {
+    Change c = boards.validate(command, now);
+    boards.apply(c);
+    return c;
   }
 
   /** The log grew to {@code newHead} (here or in another instance): wake the followers. */
@@ -356,6 +371,24 @@ public class CommandLog {
 
   private static Event ack(String id, long seq) {
     return new Event("ack", id, 0, Json.of(Map.of("ack", id, "seq", seq)));
+  }
+
+  /**
+   * The answer to a command whose processing failed: rejected with reason {@code failed} and
+   * a ref, which the log line (with the stack trace) has too; the guest is not told why.
+   */
+  static Event failed(Event command, Throwable t, LinkContext link) {
+    String ref = LinkLog.newRef();
+    FAILURES.log(Logger.Level.ERROR, "command failed", t, "command " + LinkLog.quote(String.valueOf(command.id())) + " ("
+        + command.type() + ") failed, rejected as failed [ref " + ref + "] (" + LinkLog.describe(link) + ")");
+    Map<String, Object> data = new LinkedHashMap<>();
+    if (command.id() != null) {
+      data.put("ack", command.id());
+    }
+    data.put("reason", "failed");
+    data.put("message", "the command could not be processed (ref " + ref + ")");
+    data.put("ref", ref);
+    return new Event("command.rejected", command.id(), 0, Json.of(data));
   }
 
   private static Event rejected(String id, Rejection r) {

@@ -25,8 +25,12 @@ public final class TasksServices {
 
     @Override
     public Multi<Event> apply(Multi<Event> in, LinkContext link) {
+      // A command whose processing fails is rejected, once, like any command that cannot be
+      // applied: failing the link instead would have the guest reopen it and send the same
+      // command again, for ever, with its other writes stuck behind it.
       return in.select().where(e -> !e.isControl())
-          .onItem().transformToUni(cmd -> Uni.createFrom().completionStage(() -> log.submit(cmd)))
+          .onItem().transformToUni(cmd -> Uni.createFrom().completionStage(() -> log.submit(cmd))
+              .onFailure().recoverWithItem(t -> CommandLog.failed(cmd, t, link)))
           .merge(256);
     }
   }
