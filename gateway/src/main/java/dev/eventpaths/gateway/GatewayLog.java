@@ -26,6 +26,12 @@ public class GatewayLog {
         + ": " + message);
   }
 
+  /** The gateway's own failure on a guest link, with its stack trace and the ref the guest was given. */
+  void failed(String ref, String service, String link, String guest, Throwable t) {
+    lines.log(Logger.Level.ERROR, "failed", t, "guest link failed in the gateway (ref " + ref + "), service " + service
+        + ", link " + LinkLog.quote(link) + ", guest " + LinkLog.guest(guest));
+  }
+
   /** A guest link that ended with a fatal {@code link.error} of the gateway's own. */
   void linkError(String reason, String service, String link, String guest, String message) {
     lines.log(Logger.Level.INFO, "link/" + reason, null, "guest link ended: " + reason + ", service " + service

@@ -274,7 +274,10 @@ final class GuestPair {
 
     @Override
     public void failed(Throwable t) {
-      close("gateway_failed", String.valueOf(t.getMessage()));
+      // The exception is for the gateway's log, not for an untrusted guest: the ref ties them.
+      String ref = LinkLog.newRef();
+      log.failed(ref, service, linkName, guest, t);
+      close("gateway_failed", "the gateway failed on this link (ref " + ref + "); reopen it");
     }
 
     @Override
