@@ -12,10 +12,12 @@
 
 import { openBridge } from './bridge.js';
 import { defaultAckMatcher } from './gateway-link.js';
-import { isEventType, linkError } from './event.js';
+import { linkError } from './event.js';
 import { GuestWorker } from './worker-watch.js';
 import { HeldWrites } from './held-writes.js';
 import { chunkGate } from './pacing.js';
+import { Backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS } from './backoff.js';
+import { CheckedWritable } from './checked-writable.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./bridge.js').PostTarget} PostTarget */
@@ -47,7 +49,8 @@ import { chunkGate } from './pacing.js';
  * @property {number} [stallMs] writes unanswered this long make the session ping the worker
  *   (default 5 s)
  * @property {number} [backoffInitialMs] first delay before reconnecting again (default 250 ms)
- * @property {number} [backoffMaxMs] cap on that delay (default 10 s)
+ * @property {number} [backoffMaxMs] cap on that delay (default 30 s)
+ * @property {() => number} [random] in [0, 1), for backoff jitter; default Math.random
  * @property {(status: SessionStatus) => void} [onStatus] called on every change
  */
 
@@ -116,7 +119,6 @@ export class ViewSession {
   #status = { bridge: 'connecting', links: {}, uploads: {} };
   #closed = false;
   #writerClosed = false;
-  #everOpen = false;
   #lastActivity = Date.now();
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #stallTimer;
@@ -136,8 +138,8 @@ export class ViewSession {
       highWaterMark: 16,
       connectTimeoutMs: 10_000,
       stallMs: 5_000,
-      backoffInitialMs: 250,
-      backoffMaxMs: 10_000,
+      backoffInitialMs: BACKOFF_INITIAL_MS,
+      backoffMaxMs: BACKOFF_MAX_MS,
       ...options,
     };
     const worker = options.worker;
@@ -158,7 +160,7 @@ export class ViewSession {
       { pull: (controller) => this.#pull(controller), cancel: (reason) => this.close(reason) },
       { highWaterMark: this.#o.highWaterMark },
     );
-    this.writable = new WritableStream(
+    this.writable = new CheckedWritable(
       {
         start: (controller) => {
           this.#writeController = controller;
@@ -167,6 +169,7 @@ export class ViewSession {
         close: () => this.#drain(),
         abort: (reason) => this.close(reason),
       },
+      (problem) => this.#notify(linkError(problem.reason, problem.message, problem.id === undefined ? {} : { event: problem.id })),
       { highWaterMark: 1 },
     );
     if (this.#watch) {
@@ -224,11 +227,8 @@ export class ViewSession {
 
   // --- the view's side ------------------------------------------------------------------
 
-  /** @param {Event} event */
+  /** @param {Event} event checked by {@link CheckedWritable}: a valid envelope */
   async #write(event) {
-    if (typeof event !== 'object' || event === null || !isEventType(event.type)) {
-      throw new TypeError('an event needs a valid "type"');
-    }
     while (this.#outbox.full(0, this.#o.maxPending) && !this.#closed) await this.#changed();
     if (this.#closed) throw new Error('session closed');
     this.#outbox.add({ event, id: typeof event.id === 'string' ? event.id : undefined, size: 0, sent: 'no' });
@@ -338,9 +338,10 @@ export class ViewSession {
   // --- bridges ----------------------------------------------------------------------------
 
   async #run() {
-    let failures = 0;
+    const backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: this.#o.backoffMaxMs, random: this.#o.random });
+    let attempts = 0;
     while (!this.#closed) {
-      this.#setBridge(this.#everOpen ? 'reconnecting' : 'connecting');
+      this.#setBridge(attempts++ === 0 ? 'connecting' : 'reconnecting');
       // Whatever went over a dead bridge and was not acknowledged goes again.
       this.#outbox.resendSent();
       const epoch = new Epoch();
@@ -364,8 +365,9 @@ export class ViewSession {
           await this.close(error);
           break;
         }
+        this.#setBridge('reconnecting');
         this.#notify(linkError('worker_unresponsive', errorMessage(error), { fatal: true, reconnect: true }));
-        await this.#sleep(this.#backoff(failures++));
+        await this.#sleep(backoff.next());
         continue;
       }
       if (this.#closed) {
@@ -374,7 +376,6 @@ export class ViewSession {
       }
       epoch.reader = bridge.readable.getReader();
       epoch.instance = bridge.instance;
-      this.#everOpen = true;
       this.#lastActivity = Date.now();
       this.#setBridge('open');
       this.#settleOpened();
@@ -398,14 +399,15 @@ export class ViewSession {
       }
       // The links went with the worker; the new run reports its own.
       for (const name of Object.keys(this.#status.links)) this.#status.links[name] = 'reconnecting';
+      this.#setBridge('reconnecting');
       this.#notify(
         linkError('worker_lost', `the worker running ${this.#o.service} was stopped; reconnecting`, {
           fatal: true,
           reconnect: true,
         }),
       );
-      if (epoch.healthy) failures = 0;
-      await this.#sleep(this.#backoff(failures++));
+      if (epoch.healthy) backoff.reset();
+      await this.#sleep(backoff.next());
     }
   }
 
@@ -506,12 +508,6 @@ export class ViewSession {
     } catch (error) {
       this.#notify(linkError('status_callback_failed', errorMessage(error)));
     }
-  }
-
-  /** @param {number} failures */
-  #backoff(failures) {
-    const cap = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures, 30));
-    return cap / 2 + (Math.random() * cap) / 2;
   }
 
   /**

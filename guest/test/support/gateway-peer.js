@@ -63,6 +63,12 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     completeNext: false,
     /** ...this long after its upload was answered */
     completeDelayMs: 0,
+    /**
+     * The host service is unreachable for the next `left` downloads: each is answered as the
+     * gateway does then, 200 and a fatal link.error (no link.ready), and the pair ends.
+     * `reason` defaults to connect_failed; `message` is the gateway's own words.
+     */
+    deadHost: /** @type {{left: number, reason?: string, message?: string}} */ ({ left: 0 }),
   };
 
   const pairKey = (guest, service, link) => `${guest}|${service}|${link}`;
@@ -218,6 +224,17 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
         if (!pair.upload) return json(res, 409, { error: 'unpaired', action: 'reopen' });
       }
       if (pair.download) return json(res, 409, { error: 'duplicate_stream' });
+      if (control.deadHost.left > 0) {
+        control.deadHost.left--;
+        const { reason = 'connect_failed', message = 'connect to http://10.9.8.7:8081/links/tasks failed: Connection refused' } =
+          control.deadHost;
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.end(JSON.stringify({ type: 'link.error', data: { reason, message, fatal: true } }) + '\n');
+        const up = pair.upload;
+        pair.upload = undefined;
+        if (up) json(up, 200, { closed: reason });
+        return;
+      }
       pair.download = res;
       pair.downloads++;
       // Like gateway-host-run: a batch-mode download opens a new pair, numbered from 0.
