@@ -639,12 +639,21 @@ export class GatewayLink {
     if (attempt.outcome) return;
     if (response.status === 401) this.#guest.invalidate(guest);
     if (response.status === 505 && this.#mode === 'stream') {
+      // No streaming upload on this path: batches may still go (the download decides).
       this.#mode = 'batch';
       void this.#runBatches();
     }
+    // The gateway refuses a link's upload for the same reasons as its download, and either
+    // answer can come first.
+    const terminal =
+      response.status !== 505 && (TERMINAL_STATUS.has(response.status) || TERMINAL.has(refusal.error));
     attempt.end({
-      kind: 'retry',
-      notice: this.#serverNotice(refusal.error, refusal.message, { fatal: true, reconnect: true, status: response.status }),
+      kind: terminal ? 'terminal' : 'retry',
+      notice: this.#serverNotice(refusal.error, refusal.message, {
+        fatal: true,
+        reconnect: !terminal,
+        status: response.status,
+      }),
     });
   }
 

@@ -69,6 +69,8 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
      * `reason` defaults to connect_failed; `message` is the gateway's own words.
      */
     deadHost: /** @type {{left: number, reason?: string, message?: string}} */ ({ left: 0 }),
+    /** refuse every upload, download and batch with this, as the gateway's admission does */
+    refuseAll: /** @type {{status: number, body: object, downloadDelayMs?: number} | undefined} */ (undefined),
   };
 
   const pairKey = (guest, service, link) => `${guest}|${service}|${link}`;
@@ -173,6 +175,14 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     const [, service, link, kind] = match;
     if (service === 'missing') return json(res, 404, { error: 'unknown_service', message: 'no such service' });
     const pair = pairFor(pairKey(guest, service, link));
+    if (control.refuseAll) {
+      if (kind === 'down') pair.afters.push(url.searchParams.get('after') ?? '');
+      if (kind === 'up') pair.uploads++;
+      const { status, body, downloadDelayMs = 0 } = control.refuseAll;
+      // A delayed download refusal: the upload's answer reaches the guest first.
+      if (kind === 'down' && downloadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, downloadDelayMs));
+      return json(res, status, body);
+    }
 
     if (kind === 'up' && req.method === 'POST') {
       if (control.lostUploads > 0) {
