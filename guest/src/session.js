@@ -366,8 +366,11 @@ export class ViewSession {
           break;
         }
         this.#setBridge('reconnecting');
-        this.#notify(linkError('worker_unresponsive', errorMessage(error), { fatal: true, reconnect: true }));
-        await this.#sleep(backoff.next());
+        const delay = backoff.next();
+        this.#notify(
+          linkError('worker_unresponsive', errorMessage(error), { fatal: true, reconnect: true, retryInMs: Math.round(delay) }),
+        );
+        await this.#sleep(delay);
         continue;
       }
       if (this.#closed) {
@@ -400,14 +403,16 @@ export class ViewSession {
       // The links went with the worker; the new run reports its own.
       for (const name of Object.keys(this.#status.links)) this.#status.links[name] = 'reconnecting';
       this.#setBridge('reconnecting');
+      if (epoch.healthy) backoff.reset();
+      const delay = backoff.next();
       this.#notify(
         linkError('worker_lost', `the worker running ${this.#o.service} was stopped; reconnecting`, {
           fatal: true,
           reconnect: true,
+          retryInMs: Math.round(delay),
         }),
       );
-      if (epoch.healthy) backoff.reset();
-      await this.#sleep(backoff.next());
+      await this.#sleep(delay);
     }
   }
 

@@ -65,6 +65,7 @@ test('a restarted worker: the session reconnects, resends unacknowledged writes,
     ackMatcher: ack,
     stallMs: 200,
     backoffInitialMs: 10,
+    random: () => 0,
     params: { board: 'b1' },
     onStatus: (s) => statuses.push(s.bridge),
   });
@@ -86,6 +87,7 @@ test('a restarted worker: the session reconnects, resends unacknowledged writes,
   const lost = await readUntil(reader, seen, (e) => e.type === 'link.error');
   assert.equal(lost.data.reason, 'worker_lost');
   assert.equal(lost.data.reconnect, true);
+  assert.equal(lost.data.retryInMs, 5, 'the shared backoff, with the injected random: half the first delay');
   const again = await readUntil(reader, seen, (e) => e.type === 'run.started');
   assert.deepEqual(again.data, { resumeAfter: 3, params: { board: 'b1' } }, 'the new run resumes after the last seq seen');
   await readUntil(reader, seen, (e) => e.seq === 6);
