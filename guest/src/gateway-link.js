@@ -504,11 +504,13 @@ export class GatewayLink {
       if (attempt.healthy) backoff.reset();
       const delay = outcome.kind === 'retry' && !this.#closed ? backoff.next() : undefined;
       if (delay !== undefined) this.#setStatus('reconnecting');
-      if (outcome.notice) this.#notify(delay === undefined ? outcome.notice : retrying(outcome.notice, delay));
+      let notice = outcome.notice;
+      if (notice) notice = delay !== undefined ? retrying(notice, delay) : outcome.kind === 'terminal' ? final(notice) : notice;
+      if (notice) this.#notify(notice);
       this.#wake();
       if (this.#closed) break;
       if (delay === undefined) {
-        await this.close(outcome.notice && outcome.kind === 'terminal' ? linkFailure(outcome.notice) : undefined);
+        await this.close(notice && outcome.kind === 'terminal' ? linkFailure(notice) : undefined);
         break;
       }
       await this.#sleep(delay);
@@ -1162,6 +1164,17 @@ function retrying(notice, delayMs) {
   return { ...notice, data: { ...data, reconnect: true, retryInMs, message: `${data.message}; retrying in ${seconds(retryInMs)}` } };
 }
 
+/**
+ * The notice of a refusal the link ends on.
+ *
+ * @param {Event} notice
+ * @returns {Event}
+ */
+function final(notice) {
+  const data = /** @type {import('./event.js').LinkErrorData} */ (notice.data);
+  return { ...notice, data: { ...data, reconnect: false, message: `${data.message}; not retrying` } };
+}
+
 /** @param {number} ms */
 function seconds(ms) {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
@@ -1196,19 +1209,19 @@ function explain(reason, service, link, status) {
     case 'connect_failed':
       return `the gateway could not reach the host service ${s}`;
     case 'unknown_service':
-      return `the gateway offers no service ${s} to guests; not retrying`;
+      return `the gateway offers no service ${s} to guests`;
     case 'forbidden_service':
-      return `guests may not link to ${s}; not retrying`;
+      return `guests may not link to ${s}`;
     case 'bad_link_name':
-      return `the gateway refused the link name ${JSON.stringify(link)}; not retrying`;
+      return `the gateway refused the link name ${JSON.stringify(link)}`;
     case 'bad_params':
-      return `the gateway refused the link's parameters (at most 16; names up to 32, values up to 256 characters); not retrying`;
+      return `the gateway refused the link's parameters (at most 16; names up to 32, values up to 256 characters)`;
     case 'bad_param':
-      return `the host service ${s} refused the link's parameters; not retrying`;
+      return `the host service ${s} refused the link's parameters`;
     case 'http2_required':
-      return `the gateway streams guest links over HTTP/2 only, and this connection is not; not retrying`;
+      return `the gateway streams guest links over HTTP/2 only, and this connection is not`;
     case 'method_not_allowed':
-      return `the gateway refused the request's method; not retrying`;
+      return `the gateway refused the request's method`;
     case 'service_failed':
       return `the host service ${s} failed`;
     case 'shutting_down':
