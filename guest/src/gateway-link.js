@@ -228,14 +228,18 @@ const utf8 = new TextEncoder();
  * queued; a write with an `id` stays held until the host acknowledges it (see `ackMatcher`)
  * and is sent again on every reopen until then, so the host must apply writes by `id`
  * once. At most `maxPending` writes (of at most `maxPendingBytes`) are held; a write waits
- * for room (backpressure). An event without a valid `type` fails its write; an event over
- * `maxEventBytes` is refused with a non-fatal `link.error` (reason `event_too_large`) and
- * skipped. Closing `writable` resolves once every held write is sent and acknowledged, and
+ * for room (backpressure). An event that is not a valid envelope fails its own write (a
+ * TypeError; through a pipe: skipped, with a non-fatal `link.error`), and the writes after
+ * it go on; an event over `maxEventBytes` is refused with a non-fatal `link.error` (reason
+ * `event_too_large`) and skipped. Closing `writable` resolves once every held write is sent and acknowledged, and
  * ends the upload.
  *
  * Completion: when the download ends without a fatal `link.error`, the host service has
- * finished: the link closes and `readable` ends. Fatal refusals (`unknown_service`) close it
- * too, after their `link.error`. Cancelling `readable` or calling {@link close} closes it;
+ * finished: the link closes and `readable` ends. Refusals that retrying cannot fix
+ * (`forbidden_service`, `unknown_service`, ...: see TERMINAL) close it too, after their
+ * `link.error`, and writes then fail with that reason. Every other failure is retried with a
+ * backoff that starts over only once the host service has said `link.ready`; `status` is
+ * `reconnecting` meanwhile. Cancelling `readable` or calling {@link close} closes it;
  * held writes are dropped and `writable` errors.
  */
 export class GatewayLink {

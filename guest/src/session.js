@@ -77,7 +77,9 @@ const MAX_FRAME = 256;
  * and `service_refused`, fatal). `link.status` events are consumed into {@link status}. An
  * event whose `seq` is not above the last one seen is a replay and is dropped.
  *
- * `writable`: the view's events. A write resolves once queued; at most `maxPending` are held
+ * `writable`: the view's events. A bad event fails its own write (a TypeError; through a
+ * pipe: skipped, with a non-fatal `link.error`) and the session goes on. A write resolves
+ * once queued; at most `maxPending` are held
  * (backpressure). A write with an `id` is held until an event acknowledges it (`ackMatcher`)
  * and is sent again over each new bridge until then; one without is sent at most once.
  * Closing `writable` resolves once every held write is acknowledged, then ends the worker's
