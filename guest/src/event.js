@@ -21,6 +21,9 @@
  * @property {boolean} fatal whether the stream it was found on ends because of it
  * @property {string} [event] id of the refused event, when it could be read
  * @property {boolean} [reconnect] set by the gateway link: it will reopen the link itself
+ * @property {number} [retryInMs] with `reconnect`: how long the runtime waits before it tries again
+ * @property {string} [detail] what a server said, when `message` is the runtime's own words
+ *   for it: unchecked, for a developer's console, not for display
  */
 
 /** Default limit on one encoded event, newline included (`eventpaths.link.max-event-bytes`). */
