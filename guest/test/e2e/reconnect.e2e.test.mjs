@@ -94,3 +94,29 @@ test('a service guests may not reach: one forbidden_service, no retry, and the v
   assert.deepEqual(page.problems, []);
   await page.close();
 });
+
+test('in Chromium too, a bad write is rejected on its own and the next write is taken', { timeout: 30_000 }, async () => {
+  const page = await openPage('to-dead');
+  const result = await page.evaluate(async () => {
+    const { GatewayLink } = await import('/src/index.js');
+    const link = new GatewayLink({ baseUrl: location.origin, service: 'dead', link: 'checked' });
+    const writer = link.writable.getWriter();
+    let rejected;
+    try {
+      await writer.write({ type: 'bad type!' });
+    } catch (error) {
+      rejected = { name: error.name, message: error.message, reason: error.reason };
+    }
+    await writer.write({ type: 'note', id: 'w1' });
+    const held = link.unacknowledged;
+    await link.close();
+    return { rejected, held };
+  });
+  assert.deepEqual(result.rejected, {
+    name: 'TypeError',
+    message: 'event not sent: "type" must be 1-128 characters of A-Z a-z 0-9 _ - . (got "bad type!")',
+    reason: 'missing_type',
+  });
+  assert.equal(result.held, 1, 'the good write after it is held for the host');
+  await page.close();
+});
