@@ -905,7 +905,8 @@ export class GatewayLink {
    * @param {Record<string, unknown> & {status?: number}} extra
    */
   #serverNotice(reason, serverMessage, extra) {
-    const code = typeof reason === 'string' && REASON.test(reason) ? reason : `http_${extra.status ?? 'error'}`;
+    const fallback = extra.status === undefined ? 'unknown_reason' : `http_${extra.status}`;
+    const code = typeof reason === 'string' && REASON.test(reason) ? reason : fallback;
     const detail = typeof serverMessage === 'string' && serverMessage !== '' ? { detail: serverMessage.slice(0, MAX_DETAIL_CHARS) } : {};
     return linkError(code, explain(code, this.#o.service, this.#o.link, extra.status), { ...extra, ...detail });
   }

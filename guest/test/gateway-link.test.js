@@ -669,6 +669,17 @@ describe('gateway link, reconnecting', () => {
     });
   }
 
+  test('a reason that is not a code is not passed on as one; the text stays out of the message', async (t) => {
+    const clock = virtualClock(60_000);
+    const { peer, link, seen } = await deadHostLink(t, { clock });
+    peer.control.deadHost = { left: 1, reason: '<img src=x onerror=alert(1)>', message: 'java.net.ConnectException at 10.9.8.7' };
+    await until(() => link.status === 'open', 5000, 'the next attempt to open');
+    const [notice] = seen.filter((e) => e.type === 'link.error');
+    assert.equal(notice.data.reason, 'unknown_reason');
+    assert.equal(notice.data.message, 'the link to "tasks" ended (unknown_reason); retrying in 188 ms');
+    assert.equal(notice.data.detail, 'java.net.ConnectException at 10.9.8.7');
+  });
+
   test('a fatal link.error that retrying cannot fix (bad_param from the host service) ends the link', async (t) => {
     const { peer, link, seen, reading } = await deadHostLink(t);
     peer.control.deadHost = { left: 1, reason: 'bad_param', message: 'no board "x" in db tasks@10.9.8.7' };
