@@ -21,6 +21,9 @@
  * @property {boolean} fatal whether the stream it was found on ends because of it
  * @property {string} [event] id of the refused event, when it could be read
  * @property {boolean} [reconnect] set by the gateway link: it will reopen the link itself
+ * @property {number} [retryInMs] with `reconnect`: how long the runtime waits before it tries again
+ * @property {string} [detail] what a server said, when `message` is the runtime's own words
+ *   for it: unchecked, for a developer's console, not for display
  */
 
 /** Default limit on one encoded event, newline included (`eventpaths.link.max-event-bytes`). */
@@ -35,6 +38,43 @@ const MAX_ID_CHARS = 128;
  */
 export function isEventType(value) {
   return typeof value === 'string' && TYPE.test(value);
+}
+
+/**
+ * What is wrong with an event an app wants to send, if anything: the same envelope rules
+ * {@link toEvent} applies to what arrives, said so that the writer can fix the call.
+ *
+ * @param {unknown} event
+ * @returns {{reason: 'missing_type' | 'malformed_event', message: string, id?: string} | undefined}
+ */
+export function eventProblem(event) {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    return { reason: 'malformed_event', message: `an event must be an object like {type: "task.add"}, not ${describe(event)}` };
+  }
+  const e = /** @type {Record<string, unknown>} */ (event);
+  const id = typeof e.id === 'string' && e.id.length <= MAX_ID_CHARS ? e.id : undefined;
+  const named = id === undefined ? {} : { id };
+  if (!isEventType(e.type)) {
+    return {
+      reason: 'missing_type',
+      message: `"type" must be 1-128 characters of A-Z a-z 0-9 _ - . (got ${describe(e.type)})`,
+      ...named,
+    };
+  }
+  if (e.id !== undefined && id === undefined) {
+    return { reason: 'malformed_event', message: `"id" must be a string of at most ${MAX_ID_CHARS} characters (got ${describe(e.id)})` };
+  }
+  if (e.seq !== undefined && !(Number.isSafeInteger(e.seq) && /** @type {number} */ (e.seq) > 0)) {
+    return { reason: 'malformed_event', message: `"seq" must be a positive integer (got ${describe(e.seq)})`, ...named };
+  }
+  return undefined;
+}
+
+/** @param {unknown} value a short, safe picture of a bad value for an error message */
+function describe(value) {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (value === null || Array.isArray(value)) return value === null ? 'null' : 'an array';
+  return typeof value === 'object' || typeof value === 'function' ? `a ${typeof value}` : String(value);
 }
 
 /**

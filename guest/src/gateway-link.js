@@ -8,10 +8,12 @@
 // `seq` seen, and sends again every write (event with an `id`) the host has not
 // acknowledged. Where the browser cannot stream an upload, batched POSTs replace it.
 
-import { MAX_EVENT_BYTES, isEventType, linkError } from './event.js';
+import { MAX_EVENT_BYTES, linkError } from './event.js';
 import { lineDecoder, utf8Length } from './ndjson.js';
 import { HeldWrites } from './held-writes.js';
 import { chunkGate } from './pacing.js';
+import { Backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS } from './backoff.js';
+import { CheckedWritable } from './checked-writable.js';
 
 /** @typedef {import('./event.js').Event} Event */
 
@@ -149,7 +151,9 @@ export class GuestIdentity {
       .then(async (response) => {
         if (!response.ok) {
           const refusal = await readRefusal(response);
-          throw new Error(`POST /guest answered ${response.status} ${refusal.error}`);
+          // The reason only: a server's message is not for the app's people (GatewayLink#serverNotice).
+          const reason = REASON.test(refusal.error) ? refusal.error : 'an unexpected body';
+          throw new Error(`POST /guest answered ${response.status} with ${reason}`);
         }
         const body = await response.json();
         if (typeof body?.guest !== 'string') throw new Error('POST /guest answered without "guest"');
@@ -188,7 +192,25 @@ export class GuestIdentity {
  */
 
 const LINK_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const TERMINAL = new Set(['unknown_service']);
+/**
+ * Refusals and fatal `link.error` reasons that the same request would get again however often
+ * it is retried: the link ends on them (PROTOCOL.md sections 2, 3 and 5, gateway/README.md).
+ * The download's HTTP refusals 400, 403, 404, 405 and 505 are terminal whatever their reason.
+ */
+const TERMINAL = new Set([
+  'unknown_service',
+  'forbidden_service',
+  'bad_link_name',
+  'bad_params',
+  'bad_param',
+  'http2_required',
+  'method_not_allowed',
+]);
+const TERMINAL_STATUS = new Set([400, 403, 404, 405, 505]);
+/** A reason is a code the app can switch on; anything else from a server is not one. */
+const REASON = /^[a-z][a-z0-9_]{0,63}$/;
+/** How much of a server's own message a notice keeps, as `detail`. */
+const MAX_DETAIL_CHARS = 200;
 const MAX_NOTICES = 64;
 const utf8 = new TextEncoder();
 
@@ -206,14 +228,18 @@ const utf8 = new TextEncoder();
  * queued; a write with an `id` stays held until the host acknowledges it (see `ackMatcher`)
  * and is sent again on every reopen until then, so the host must apply writes by `id`
  * once. At most `maxPending` writes (of at most `maxPendingBytes`) are held; a write waits
- * for room (backpressure). An event without a valid `type` fails its write; an event over
- * `maxEventBytes` is refused with a non-fatal `link.error` (reason `event_too_large`) and
- * skipped. Closing `writable` resolves once every held write is sent and acknowledged, and
+ * for room (backpressure). An event that is not a valid envelope fails its own write (a
+ * TypeError; through a pipe: skipped, with a non-fatal `link.error`), and the writes after
+ * it go on; an event over `maxEventBytes` is refused with a non-fatal `link.error` (reason
+ * `event_too_large`) and skipped. Closing `writable` resolves once every held write is sent and acknowledged, and
  * ends the upload.
  *
  * Completion: when the download ends without a fatal `link.error`, the host service has
- * finished: the link closes and `readable` ends. Fatal refusals (`unknown_service`) close it
- * too, after their `link.error`. Cancelling `readable` or calling {@link close} closes it;
+ * finished: the link closes and `readable` ends. Refusals that retrying cannot fix
+ * (`forbidden_service`, `unknown_service`, ...: see TERMINAL) close it too, after their
+ * `link.error`, and writes then fail with that reason. Every other failure is retried with a
+ * backoff that starts over only once the host service has said `link.ready`; `status` is
+ * `reconnecting` meanwhile. Cancelling `readable` or calling {@link close} closes it;
  * held writes are dropped and `writable` errors.
  */
 export class GatewayLink {
@@ -263,8 +289,8 @@ export class GatewayLink {
     this.#o = {
       idleTimeoutMs: 45_000,
       heartbeatMs: 15_000,
-      backoffInitialMs: 250,
-      backoffMaxMs: 30_000,
+      backoffInitialMs: BACKOFF_INITIAL_MS,
+      backoffMaxMs: BACKOFF_MAX_MS,
       maxPending: 1024,
       maxPendingBytes: 1024 * 1024,
       maxEventBytes: MAX_EVENT_BYTES,
@@ -297,7 +323,7 @@ export class GatewayLink {
       },
       { highWaterMark: this.#o.highWaterMark },
     );
-    this.writable = new WritableStream(
+    this.writable = new CheckedWritable(
       {
         start: (controller) => {
           this.#writeController = controller;
@@ -309,6 +335,7 @@ export class GatewayLink {
           this.#wake();
         },
       },
+      (problem) => this.#notify(linkError(problem.reason, problem.message, problem.id === undefined ? {} : { event: problem.id })),
       { highWaterMark: 1 },
     );
     this.#o.onStatus?.(this.#status);
@@ -398,8 +425,7 @@ export class GatewayLink {
         continue;
       }
       if (attempt.downloadDone) {
-        const reason = attempt.fatalReason;
-        attempt.end({ kind: reason === undefined ? 'complete' : TERMINAL.has(reason) ? 'terminal' : 'retry' });
+        attempt.end(attempt.fatal ?? { kind: 'complete' });
         continue;
       }
       // The read outlives a wake-up (a notice to deliver, an ack): it is kept on the attempt
@@ -421,7 +447,8 @@ export class GatewayLink {
       // means nothing: the events after lastSeq come again on the next download.
       if (attempt.outcome) continue;
       if (read.error !== undefined || !read.result) {
-        attempt.end(retry('connection_lost', `download: ${errorMessage(read.error)}`));
+        // After a fatal link.error the body was ending anyway: that error says why.
+        attempt.end(attempt.fatal ?? retry('connection_lost', `download: ${errorMessage(read.error)}`));
         continue;
       }
       if (read.result.done) attempt.endOfDownload();
@@ -429,22 +456,20 @@ export class GatewayLink {
     }
   }
 
-  /** @param {Event} event */
+  /** @param {Event} event checked by {@link CheckedWritable}: a valid envelope */
   async #write(event) {
-    if (typeof event !== 'object' || event === null || !isEventType(event.type)) {
-      throw new TypeError('an event needs a valid "type"');
+    const named = event.id === undefined ? {} : { event: event.id };
+    let line;
+    try {
+      line = JSON.stringify(event) + '\n';
+    } catch (error) {
+      // A BigInt or a cycle in `data`: this event cannot be sent, the next ones can.
+      this.#notify(linkError('malformed_event', `an event that is not JSON was not sent: ${errorMessage(error)}`, named));
+      return;
     }
-    if (event.id !== undefined && (typeof event.id !== 'string' || event.id.length > 128)) {
-      throw new TypeError('"id" must be a string of at most 128 chars');
-    }
-    const line = JSON.stringify(event) + '\n';
     const size = utf8Length(line);
     if (size > this.#o.maxEventBytes) {
-      this.#notify(
-        linkError('event_too_large', `an event of ${size} bytes was not sent`, {
-          ...(event.id === undefined ? {} : { event: event.id }),
-        }),
-      );
+      this.#notify(linkError('event_too_large', `an event of ${size} bytes was not sent`, named));
       return;
     }
     while (!this.#closed && this.#outbox.full(size, this.#o.maxPending, this.#o.maxPendingBytes)) await this.#changed();
@@ -463,9 +488,8 @@ export class GatewayLink {
   // --- the pair of requests -------------------------------------------------------------
 
   async #run() {
-    let failures = 0;
+    const backoff = this.#newBackoff();
     while (!this.#closed) {
-      this.#setStatus(this.#everOpen ? 'reconnecting' : 'connecting');
       const attempt = new Attempt(this.#deps.timers);
       this.#attempt = attempt;
       // Whatever the last attempt sent and the host has not acknowledged goes again.
@@ -479,15 +503,21 @@ export class GatewayLink {
       }
       const outcome = /** @type {Outcome} */ (attempt.outcome);
       this.#attempt = undefined;
-      if (outcome.notice) this.#notify(outcome.notice);
+      // Only the host service's own link.ready counts as a success: a gateway that answers
+      // and then reports connect_failed has not connected anything.
+      if (attempt.healthy) backoff.reset();
+      const delay = outcome.kind === 'retry' && !this.#closed ? backoff.next() : undefined;
+      if (delay !== undefined) this.#setStatus('reconnecting');
+      let notice = outcome.notice;
+      if (notice) notice = delay !== undefined ? retrying(notice, delay) : outcome.kind === 'terminal' ? final(notice) : notice;
+      if (notice) this.#notify(notice);
       this.#wake();
       if (this.#closed) break;
-      if (outcome.kind !== 'retry') {
-        await this.close(outcome.notice);
+      if (delay === undefined) {
+        await this.close(notice && outcome.kind === 'terminal' ? linkFailure(notice) : undefined);
         break;
       }
-      if (attempt.healthy) failures = 0;
-      await this.#sleep(this.#backoff(failures++));
+      await this.#sleep(delay);
     }
   }
 
@@ -549,10 +579,10 @@ export class GatewayLink {
     if (!response.ok || !response.body) {
       const refusal = await readRefusal(response);
       if (response.status === 401) this.#guest.invalidate(guest);
-      const terminal = response.status === 404 || response.status === 400 || TERMINAL.has(refusal.error);
+      const terminal = TERMINAL_STATUS.has(response.status) || TERMINAL.has(refusal.error);
       attempt.end({
         kind: terminal ? 'terminal' : 'retry',
-        notice: linkError(refusal.error, refusal.message ?? `download answered ${response.status}`, {
+        notice: this.#serverNotice(refusal.error, refusal.message, {
           fatal: true,
           reconnect: !terminal,
           status: response.status,
@@ -575,7 +605,8 @@ export class GatewayLink {
     if (mode === 'batch' && this.#everOpen) this.#batchPairRenewed = true;
     this.#everOpen = true;
     this.#uploadFailures = 0;
-    this.#setStatus('open');
+    // 'open' waits for the host service's link.ready (#accept): the gateway answering is not
+    // the service answering.
     this.#wake();
     await attempt.ended;
   }
@@ -614,12 +645,22 @@ export class GatewayLink {
     if (attempt.outcome) return;
     if (response.status === 401) this.#guest.invalidate(guest);
     if (response.status === 505 && this.#mode === 'stream') {
+      // No streaming upload on this path: batches may still go (the download decides).
       this.#mode = 'batch';
       void this.#runBatches();
     }
-    attempt.end(
-      retry(refusal.error, refusal.message ?? `upload answered ${response.status}`, { status: response.status }),
-    );
+    // The gateway refuses a link's upload for the same reasons as its download, and either
+    // answer can come first.
+    const terminal =
+      response.status !== 505 && (TERMINAL_STATUS.has(response.status) || TERMINAL.has(refusal.error));
+    attempt.end({
+      kind: terminal ? 'terminal' : 'retry',
+      notice: this.#serverNotice(refusal.error, refusal.message, {
+        fatal: true,
+        reconnect: !terminal,
+        status: response.status,
+      }),
+    });
   }
 
   /**
@@ -685,8 +726,14 @@ export class GatewayLink {
    * @returns {Event | undefined} what the app gets, if anything
    */
   #accept(event, attempt) {
-    attempt.healthy = true;
-    if (event.type === 'link.heartbeat' || event.type === 'link.ready') return undefined;
+    if (event.type === 'link.ready') {
+      // The host service answered: the link is open, and the next reconnect starts the
+      // backoff over.
+      attempt.healthy = true;
+      this.#setStatus('open');
+      return undefined;
+    }
+    if (event.type === 'link.heartbeat') return undefined;
     // An ack counts even on a replay: either way the host has applied that write.
     const acked = this.#deps.ackMatcher(event);
     if (acked !== undefined) this.#acknowledge(acked);
@@ -697,8 +744,15 @@ export class GatewayLink {
     if (event.type === 'link.error') {
       const data = /** @type {Partial<import('./event.js').LinkErrorData>} */ (event.data ?? {});
       if (data.fatal) {
-        attempt.fatalReason = String(data.reason);
-        return { ...event, data: { ...data, reconnect: !TERMINAL.has(String(data.reason)) } };
+        // The pair is ending (the body ends next). The notice goes to the app once the
+        // attempt is over, with what the link does about it (#run).
+        const reason = String(data.reason);
+        const terminal = TERMINAL.has(reason);
+        attempt.fatal = {
+          kind: terminal ? 'terminal' : 'retry',
+          notice: this.#serverNotice(reason, data.message, { fatal: true, reconnect: !terminal }),
+        };
+        return undefined;
       }
       // A refused write is final: sending it again would be refused again.
       if (typeof data.event === 'string') this.#acknowledge(data.event);
@@ -727,7 +781,7 @@ export class GatewayLink {
       // The same k always carries the same bytes: that is what makes a retry safe.
       const body = encodeLines(batch);
       const formedIn = this.#attemptCount;
-      let failures = 0;
+      const backoff = this.#newBackoff();
       let applied = false;
       for (;;) {
         if (this.#closed) return;
@@ -751,7 +805,7 @@ export class GatewayLink {
           this.#wake();
           break;
         }
-        await this.#sleep(result.retryAfterMs ?? this.#backoff(failures++));
+        await this.#sleep(result.retryAfterMs ?? backoff.next());
       }
       if (applied) k++;
       // Applied during the attempt it was formed in: sent. Otherwise (not applied, or
@@ -796,11 +850,7 @@ export class GatewayLink {
     // Flow control, not an error: the gateway asks us to wait and send the same batch.
     if (response.status === 429) return { retryAfterMs: retryAfterMs(response) ?? undefined };
     if (response.status === 401) this.#guest.invalidate(guest);
-    const notice = linkError(refusal.error, refusal.message ?? `batch ${k} answered ${response.status}`, {
-      status: response.status,
-      batch: k,
-      reconnect: true,
-    });
+    const notice = this.#serverNotice(refusal.error, refusal.message, { status: response.status, batch: k, reconnect: true });
     if (response.status === 409 && refusal.error === 'batch_gap' && Number.isSafeInteger(refusal.expected)) {
       const expected = /** @type {number} */ (refusal.expected);
       // A gateway numbers batches per pair, and a reopened download is a new pair: starting
@@ -840,11 +890,25 @@ export class GatewayLink {
     }
   }
 
-  /** @param {number} failures */
-  #backoff(failures) {
-    const cap = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures, 30));
-    // Half fixed, half random: spreads a crowd of guests reconnecting after one outage.
-    return cap / 2 + (this.#deps.random() * cap) / 2;
+  #newBackoff() {
+    return new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: this.#o.backoffMaxMs, random: this.#deps.random });
+  }
+
+  /**
+   * A `link.error` for what a server said (a refusal, a fatal link.error): its `message` is
+   * this runtime's own words, since the server's text may be internal (an upstream's URL,
+   * an exception) and apps show `message` to people; the server's text goes in `detail`,
+   * cut short, for a developer's console.
+   *
+   * @param {unknown} reason
+   * @param {unknown} serverMessage
+   * @param {Record<string, unknown> & {status?: number}} extra
+   */
+  #serverNotice(reason, serverMessage, extra) {
+    const fallback = extra.status === undefined ? 'unknown_reason' : `http_${extra.status}`;
+    const code = typeof reason === 'string' && REASON.test(reason) ? reason : fallback;
+    const detail = typeof serverMessage === 'string' && serverMessage !== '' ? { detail: serverMessage.slice(0, MAX_DETAIL_CHARS) } : {};
+    return linkError(code, explain(code, this.#o.service, this.#o.link, extra.status), { ...extra, ...detail });
   }
 
   /** Wakes everything waiting in {@link #changed}. */
@@ -915,10 +979,10 @@ class Attempt {
   /** @type {Outcome | undefined} */
   outcome;
   open = false;
-  /** true once the host said anything: the next reopen starts the backoff over */
+  /** true once the host service said link.ready: the next reopen starts the backoff over */
   healthy = false;
-  /** @type {string | undefined} set when the gateway reported a fatal link.error: the body ends next */
-  fatalReason;
+  /** @type {Outcome | undefined} set by a fatal link.error on the download: the body ends next */
+  fatal;
   /** @type {unknown} */
   uploadError;
   /** the download's bytes have ended: once its last events are taken, the attempt ends */
@@ -1090,6 +1154,98 @@ class QuietTimer {
  */
 function retry(reason, message, extra = {}) {
   return { kind: 'retry', notice: linkError(reason, message, { fatal: true, reconnect: true, ...extra }) };
+}
+
+/**
+ * The notice of a failed attempt, saying when the link tries again.
+ *
+ * @param {Event} notice
+ * @param {number} delayMs
+ * @returns {Event}
+ */
+function retrying(notice, delayMs) {
+  const data = /** @type {import('./event.js').LinkErrorData} */ (notice.data);
+  const retryInMs = Math.round(delayMs);
+  return { ...notice, data: { ...data, reconnect: true, retryInMs, message: `${data.message}; retrying in ${seconds(retryInMs)}` } };
+}
+
+/**
+ * The notice of a refusal the link ends on.
+ *
+ * @param {Event} notice
+ * @returns {Event}
+ */
+function final(notice) {
+  const data = /** @type {import('./event.js').LinkErrorData} */ (notice.data);
+  return { ...notice, data: { ...data, reconnect: false, message: `${data.message}; not retrying` } };
+}
+
+/** @param {number} ms */
+function seconds(ms) {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * What a terminal refusal makes the link's writes fail with: an Error an app can catch and
+ * switch on (`reason`), carrying the same words as its `link.error`.
+ *
+ * @param {Event} notice
+ * @returns {Error & {reason: string}}
+ */
+function linkFailure(notice) {
+  const data = /** @type {import('./event.js').LinkErrorData} */ (notice.data);
+  const error = /** @type {Error & {reason: string}} */ (new Error(`link ended: ${data.message}`));
+  error.name = 'LinkError';
+  error.reason = data.reason;
+  return error;
+}
+
+/**
+ * This runtime's words for a reason a server gave (see GatewayLink#serverNotice).
+ *
+ * @param {string} reason
+ * @param {string} service
+ * @param {string} link
+ * @param {number} [status]
+ */
+function explain(reason, service, link, status) {
+  const s = JSON.stringify(service);
+  switch (reason) {
+    case 'connect_failed':
+      return `the gateway could not reach the host service ${s}`;
+    case 'unknown_service':
+      return `the gateway offers no service ${s} to guests`;
+    case 'forbidden_service':
+      return `guests may not link to ${s}`;
+    case 'bad_link_name':
+      return `the gateway refused the link name ${JSON.stringify(link)}`;
+    case 'bad_params':
+      return `the gateway refused the link's parameters (at most 16; names up to 32, values up to 256 characters)`;
+    case 'bad_param':
+      return `the host service ${s} refused the link's parameters`;
+    case 'http2_required':
+      return `the gateway streams guest links over HTTP/2 only, and this connection is not`;
+    case 'method_not_allowed':
+      return `the gateway refused the request's method`;
+    case 'service_failed':
+      return `the host service ${s} failed`;
+    case 'shutting_down':
+      return 'the gateway is stopping';
+    case 'bad_guest':
+      return 'the gateway did not accept the guest id; asking for a new one';
+    case 'unpaired':
+    case 'superseded':
+    case 'duplicate_stream':
+    case 'pairing_timeout':
+      return `the gateway could not pair this link's two requests (${reason})`;
+    case 'too_many_links':
+    case 'too_many_streams':
+      return `the gateway holds too many links for this guest (${reason})`;
+    default:
+      return status === undefined
+        ? `the link to ${s} ended (${reason})`
+        : `the gateway answered ${status} (${reason})`;
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { acceptConnections, answerPings } from './bridge.js';
 import { GatewayLink, GuestIdentity } from './gateway-link.js';
 import { ViewSession } from './session.js';
 import { frame, unframe } from './frames.js';
+import { reportingWriter } from './checked-writable.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./gateway-link.js').GatewayLinkOptions} GatewayLinkOptions */
@@ -249,7 +250,9 @@ export async function startViewService(view, { worker, service, mode, onStatus, 
   const output = runService(view, session.readable);
   const done = (async () => {
     const reader = output.getReader();
-    const writer = session.writable.getWriter();
+    // A bad event from the view is skipped and reported on the view's own input (a
+    // non-fatal link.error), and the view goes on: one bad write must not end it.
+    const writer = reportingWriter(session.writable);
     // The session closing (the view cancelled its input, the service ended) ends the view's
     // output too: that is a normal end, not a failure of the view.
     writer.closed.catch(() => {});

@@ -12,10 +12,12 @@
 
 import { openBridge } from './bridge.js';
 import { defaultAckMatcher } from './gateway-link.js';
-import { isEventType, linkError } from './event.js';
+import { linkError } from './event.js';
 import { GuestWorker } from './worker-watch.js';
 import { HeldWrites } from './held-writes.js';
 import { chunkGate } from './pacing.js';
+import { Backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS } from './backoff.js';
+import { CheckedWritable } from './checked-writable.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./bridge.js').PostTarget} PostTarget */
@@ -47,7 +49,8 @@ import { chunkGate } from './pacing.js';
  * @property {number} [stallMs] writes unanswered this long make the session ping the worker
  *   (default 5 s)
  * @property {number} [backoffInitialMs] first delay before reconnecting again (default 250 ms)
- * @property {number} [backoffMaxMs] cap on that delay (default 10 s)
+ * @property {number} [backoffMaxMs] cap on that delay (default 30 s)
+ * @property {() => number} [random] in [0, 1), for backoff jitter; default Math.random
  * @property {(status: SessionStatus) => void} [onStatus] called on every change
  */
 
@@ -74,7 +77,9 @@ const MAX_FRAME = 256;
  * and `service_refused`, fatal). `link.status` events are consumed into {@link status}. An
  * event whose `seq` is not above the last one seen is a replay and is dropped.
  *
- * `writable`: the view's events. A write resolves once queued; at most `maxPending` are held
+ * `writable`: the view's events. A bad event fails its own write (a TypeError; through a
+ * pipe: skipped, with a non-fatal `link.error`) and the session goes on. A write resolves
+ * once queued; at most `maxPending` are held
  * (backpressure). A write with an `id` is held until an event acknowledges it (`ackMatcher`)
  * and is sent again over each new bridge until then; one without is sent at most once.
  * Closing `writable` resolves once every held write is acknowledged, then ends the worker's
@@ -116,7 +121,6 @@ export class ViewSession {
   #status = { bridge: 'connecting', links: {}, uploads: {} };
   #closed = false;
   #writerClosed = false;
-  #everOpen = false;
   #lastActivity = Date.now();
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #stallTimer;
@@ -136,8 +140,8 @@ export class ViewSession {
       highWaterMark: 16,
       connectTimeoutMs: 10_000,
       stallMs: 5_000,
-      backoffInitialMs: 250,
-      backoffMaxMs: 10_000,
+      backoffInitialMs: BACKOFF_INITIAL_MS,
+      backoffMaxMs: BACKOFF_MAX_MS,
       ...options,
     };
     const worker = options.worker;
@@ -158,7 +162,7 @@ export class ViewSession {
       { pull: (controller) => this.#pull(controller), cancel: (reason) => this.close(reason) },
       { highWaterMark: this.#o.highWaterMark },
     );
-    this.writable = new WritableStream(
+    this.writable = new CheckedWritable(
       {
         start: (controller) => {
           this.#writeController = controller;
@@ -167,6 +171,7 @@ export class ViewSession {
         close: () => this.#drain(),
         abort: (reason) => this.close(reason),
       },
+      (problem) => this.#notify(linkError(problem.reason, problem.message, problem.id === undefined ? {} : { event: problem.id })),
       { highWaterMark: 1 },
     );
     if (this.#watch) {
@@ -224,11 +229,8 @@ export class ViewSession {
 
   // --- the view's side ------------------------------------------------------------------
 
-  /** @param {Event} event */
+  /** @param {Event} event checked by {@link CheckedWritable}: a valid envelope */
   async #write(event) {
-    if (typeof event !== 'object' || event === null || !isEventType(event.type)) {
-      throw new TypeError('an event needs a valid "type"');
-    }
     while (this.#outbox.full(0, this.#o.maxPending) && !this.#closed) await this.#changed();
     if (this.#closed) throw new Error('session closed');
     this.#outbox.add({ event, id: typeof event.id === 'string' ? event.id : undefined, size: 0, sent: 'no' });
@@ -338,9 +340,10 @@ export class ViewSession {
   // --- bridges ----------------------------------------------------------------------------
 
   async #run() {
-    let failures = 0;
+    const backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: this.#o.backoffMaxMs, random: this.#o.random });
+    let attempts = 0;
     while (!this.#closed) {
-      this.#setBridge(this.#everOpen ? 'reconnecting' : 'connecting');
+      this.#setBridge(attempts++ === 0 ? 'connecting' : 'reconnecting');
       // Whatever went over a dead bridge and was not acknowledged goes again.
       this.#outbox.resendSent();
       const epoch = new Epoch();
@@ -364,8 +367,12 @@ export class ViewSession {
           await this.close(error);
           break;
         }
-        this.#notify(linkError('worker_unresponsive', errorMessage(error), { fatal: true, reconnect: true }));
-        await this.#sleep(this.#backoff(failures++));
+        this.#setBridge('reconnecting');
+        const delay = backoff.next();
+        this.#notify(
+          linkError('worker_unresponsive', errorMessage(error), { fatal: true, reconnect: true, retryInMs: Math.round(delay) }),
+        );
+        await this.#sleep(delay);
         continue;
       }
       if (this.#closed) {
@@ -374,7 +381,6 @@ export class ViewSession {
       }
       epoch.reader = bridge.readable.getReader();
       epoch.instance = bridge.instance;
-      this.#everOpen = true;
       this.#lastActivity = Date.now();
       this.#setBridge('open');
       this.#settleOpened();
@@ -398,14 +404,17 @@ export class ViewSession {
       }
       // The links went with the worker; the new run reports its own.
       for (const name of Object.keys(this.#status.links)) this.#status.links[name] = 'reconnecting';
+      this.#setBridge('reconnecting');
+      if (epoch.healthy) backoff.reset();
+      const delay = backoff.next();
       this.#notify(
         linkError('worker_lost', `the worker running ${this.#o.service} was stopped; reconnecting`, {
           fatal: true,
           reconnect: true,
+          retryInMs: Math.round(delay),
         }),
       );
-      if (epoch.healthy) failures = 0;
-      await this.#sleep(this.#backoff(failures++));
+      await this.#sleep(delay);
     }
   }
 
@@ -506,12 +515,6 @@ export class ViewSession {
     } catch (error) {
       this.#notify(linkError('status_callback_failed', errorMessage(error)));
     }
-  }
-
-  /** @param {number} failures */
-  #backoff(failures) {
-    const cap = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures, 30));
-    return cap / 2 + (Math.random() * cap) / 2;
   }
 
   /**

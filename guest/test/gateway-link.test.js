@@ -315,6 +315,47 @@ for (const transport of transports) {
       assert.ok(chunks.length <= 2, `60 writes of one task in ${chunks.length} chunks: ${chunks.map((c) => c.length)}`);
     });
 
+    test('a bad write is rejected, saying what is wrong and allowed; the link stays usable and the next write arrives', async (t) => {
+      const { link, writer, readUntil, peer, statuses } = await setup(t, transport);
+      await assert.rejects(writer.write({ type: 'bad type!', id: 'b1' }), (error) => {
+        assert.ok(error instanceof TypeError);
+        assert.equal(error.message, 'event not sent: "type" must be 1-128 characters of A-Z a-z 0-9 _ - . (got "bad type!")');
+        assert.equal(error.reason, 'missing_type');
+        return true;
+      });
+      await assert.rejects(writer.write({ type: 'task.add', id: 'x'.repeat(129) }), /"id" must be a string of at most 128/);
+      await writer.write({ type: 'task.add', id: 'w1', data: 'milk' });
+      await readUntil((e) => e.type === 'echo' && e.data.ack === 'w1');
+      assert.deepEqual(peer.pair(SERVICE, LINK).applied, ['w1']);
+      assert.equal(link.status, 'open');
+      assert.deepEqual(statuses, ['connecting', 'open']);
+    });
+
+    test('bad events in a pipe are skipped with a non-fatal link.error each; the pipe goes on', async (t) => {
+      const { link, writer, readUntil, peer, seen } = await setup(t, transport);
+      writer.releaseLock();
+      const events = [
+        { type: 'task.add', id: 'p1' },
+        { type: 'not valid', id: 'x1' },
+        { type: 'task.add', id: 'x2', seq: -1 },
+        { type: 'task.add', id: 'x3', data: 10n },
+        { type: 'task.add', id: 'p2' },
+      ];
+      const piped = new ReadableStream({ pull: (c) => (events.length ? c.enqueue(events.shift()) : c.close()) }).pipeTo(
+        link.writable,
+        { preventClose: true },
+      );
+      await readUntil((e) => e.type === 'echo' && e.data.ack === 'p2');
+      await piped;
+      const refusals = seen.filter((e) => e.type === 'link.error').map((e) => [e.data.reason, e.data.event, e.data.fatal]);
+      assert.deepEqual(refusals, [
+        ['missing_type', 'x1', false],
+        ['malformed_event', 'x2', false],
+        ['malformed_event', 'x3', false],
+      ]);
+      assert.deepEqual(peer.pair(SERVICE, LINK).applied, ['p1', 'p2']);
+    });
+
     test('an unknown service is a terminal refusal: one link.error, then the end', async (t) => {
       const peer = await startGatewayPeer({ protocol: transport.protocol });
       const fetch = transport.makeFetch();
@@ -484,5 +525,171 @@ describe('gateway link, local behaviour', () => {
 
   test('bad link names are refused at construction', () => {
     assert.throws(() => new GatewayLink({ baseUrl: 'http://x', service: 's', link: 'has space' }), TypeError);
+  });
+});
+
+/**
+ * Timers on a virtual clock for the link's backoff: each reopen delay is added to `now` and
+ * fires at once (so 30 s of retrying takes a moment), until `now` passes `windowMs`; then
+ * the next delay never fires and `over` resolves. Timers of `parkAtMs` or more (the link's
+ * idle and heartbeat watches, set that long) never fire.
+ */
+function virtualClock(windowMs, parkAtMs = 1e8) {
+  const parked = new Set();
+  const clock = { now: 0, delays: [], over: /** @type {Promise<void>} */ (undefined) };
+  let done = () => {};
+  clock.over = new Promise((resolve) => (done = resolve));
+  clock.timers = {
+    setTimeout: (f, ms) => {
+      if (ms < parkAtMs) {
+        clock.delays.push(ms);
+        clock.now += ms;
+        if (clock.now <= windowMs) return setImmediate(f);
+        done();
+      }
+      const handle = {};
+      parked.add(handle);
+      return handle;
+    },
+    clearTimeout: (handle) => {
+      if (parked.has(handle)) parked.delete(handle);
+      else clearImmediate(handle);
+    },
+  };
+  return clock;
+}
+
+describe('gateway link, reconnecting', () => {
+  const quiet = { idleTimeoutMs: 1e9, heartbeatMs: 1e9 };
+
+  /** A link over HTTP/2 to a fresh peer, with the virtual clock; reads everything into `seen`. */
+  async function deadHostLink(t, { clock, peer: peerOptions = {}, link: linkOptions = {} } = {}) {
+    const peer = await startGatewayPeer({ protocol: 'h2', ...peerOptions });
+    const fetch = createH2Fetch();
+    const statuses = [];
+    const link = new GatewayLink({
+      baseUrl: peer.url,
+      service: SERVICE,
+      link: LINK,
+      fetch,
+      uploadMode: 'stream',
+      onStatus: (s) => statuses.push(s),
+      timers: clock?.timers,
+      random: () => 0.5,
+      ...quiet,
+      ...linkOptions,
+    });
+    const seen = [];
+    const reading = (async () => {
+      for await (const e of link.readable) seen.push(e);
+    })();
+    t.after(async () => {
+      await link.close();
+      fetch.close();
+      await peer.close();
+    });
+    return { peer, link, statuses, seen, reading };
+  }
+
+  test('a dead host service behind a live gateway: the reopens back off (counted over 30 s), the status says reconnecting', async (t) => {
+    const clock = virtualClock(30_000);
+    const { peer, link, statuses, seen } = await deadHostLink(t, { clock });
+    peer.control.deadHost = { left: Infinity };
+    await Promise.race([clock.over, delay(20_000).then(() => assert.fail(`30 s never passed: ${clock.delays}`))]);
+    const attempts = peer.pair(SERVICE, LINK).afters.length;
+    // 250 ms doubling to the 30 s cap, the jitter at its middle (0.75 of each cap): the 8th
+    // reopen is 46 s in. Counting any answer as healthy retried every ~190 ms: 160 in 30 s.
+    assert.ok(attempts >= 5 && attempts <= 10, `${attempts} attempts in 30 s; delays ${clock.delays}`);
+    assert.deepEqual(
+      clock.delays.slice(0, 7),
+      [187.5, 375, 750, 1500, 3000, 6000, 12_000],
+      'each failed attempt doubles the delay',
+    );
+    assert.ok(!statuses.includes('open'), `never open without the service's link.ready: ${statuses}`);
+    assert.deepEqual([statuses[0], link.status], ['connecting', 'reconnecting']);
+    const notices = seen.filter((e) => e.type === 'link.error');
+    assert.ok(notices.length >= attempts - 1, `each failed attempt is reported: ${notices.length}`);
+    for (const [i, notice] of notices.entries()) {
+      assert.equal(notice.data.reason, 'connect_failed');
+      assert.equal(notice.data.reconnect, true);
+      assert.equal(notice.data.retryInMs, Math.round(clock.delays[i]));
+      assert.doesNotMatch(notice.data.message, /10\.9\.8\.7|Connection refused/, 'the server\'s words are not the message');
+      assert.match(notice.data.message, /^the gateway could not reach the host service "tasks"; retrying in /);
+    }
+  });
+
+  test('once the host service says link.ready, the next reopen starts the backoff over', async (t) => {
+    const clock = virtualClock(60_000);
+    const { peer, link, statuses } = await deadHostLink(t, { clock });
+    peer.control.deadHost = { left: 3 };
+    await until(() => link.status === 'open', 5000, 'the host service to come back');
+    assert.deepEqual(clock.delays, [187.5, 375, 750]);
+    peer.dropDownload(SERVICE, LINK);
+    await until(() => clock.delays.length === 4 && link.status === 'open', 5000, 'the reopen after the drop');
+    assert.equal(clock.delays[3], 187.5, 'a link that was open starts again from the first delay');
+    assert.deepEqual(statuses, ['connecting', 'reconnecting', 'open', 'reconnecting', 'open']);
+  });
+
+  for (const refusal of [
+    { status: 403, error: 'forbidden_service' },
+    { status: 404, error: 'unknown_service' },
+    { status: 400, error: 'bad_link_name' },
+    { status: 400, error: 'bad_params' },
+    // Refused on the download only: an upload's 505 means "send batches instead" (the
+    // download's answer then decides).
+    { status: 505, error: 'http2_required', downloadOnly: true },
+  ]) {
+    test(`${refusal.status} ${refusal.error} is terminal: one link.error, no retry, writes fail with the reason`, async (t) => {
+      const { peer, link, statuses, seen, reading } = await deadHostLink(t);
+      const body = { error: refusal.error, message: 'see http://10.9.8.7:8081/internal for details' };
+      // As the gateway does, the upload is refused as well, and here its answer comes first.
+      if (refusal.downloadOnly) peer.control.refusals.push({ status: refusal.status, body });
+      else peer.control.refuseAll = { status: refusal.status, body, downloadDelayMs: 100 };
+      const writer = link.writable.getWriter();
+      await Promise.race([reading, delay(3000).then(() => assert.fail('the readable should end'))]);
+      assert.equal(seen.length, 1, JSON.stringify(seen));
+      const [notice] = seen;
+      assert.equal(notice.data.reason, refusal.error);
+      assert.equal(notice.data.fatal, true);
+      assert.equal(notice.data.reconnect, false);
+      assert.equal(notice.data.status, refusal.status);
+      assert.match(notice.data.message, /not retrying$/);
+      assert.doesNotMatch(notice.data.message, /10\.9\.8\.7/);
+      assert.equal(notice.data.detail, 'see http://10.9.8.7:8081/internal for details', 'kept apart, for a developer');
+      await delay(100);
+      assert.equal(peer.pair(SERVICE, LINK).afters.length, 1, 'asked once');
+      assert.equal(link.status, 'closed');
+      assert.deepEqual(statuses, ['connecting', 'closed']);
+      await assert.rejects(writer.write({ type: 'task.add', id: 'w1' }), (error) => {
+        assert.equal(error.name, 'LinkError');
+        assert.equal(error.reason, refusal.error);
+        assert.equal(error.message, `link ended: ${notice.data.message}`);
+        return true;
+      });
+    });
+  }
+
+  test('a reason that is not a code is not passed on as one; the text stays out of the message', async (t) => {
+    const clock = virtualClock(60_000);
+    const { peer, link, seen } = await deadHostLink(t, { clock });
+    peer.control.deadHost = { left: 1, reason: '<img src=x onerror=alert(1)>', message: 'java.net.ConnectException at 10.9.8.7' };
+    await until(() => link.status === 'open', 5000, 'the next attempt to open');
+    const [notice] = seen.filter((e) => e.type === 'link.error');
+    assert.equal(notice.data.reason, 'unknown_reason');
+    assert.equal(notice.data.message, 'the link to "tasks" ended (unknown_reason); retrying in 188 ms');
+    assert.equal(notice.data.detail, 'java.net.ConnectException at 10.9.8.7');
+  });
+
+  test('a fatal link.error that retrying cannot fix (bad_param from the host service) ends the link', async (t) => {
+    const { peer, link, seen, reading } = await deadHostLink(t);
+    peer.control.deadHost = { left: 1, reason: 'bad_param', message: 'no board "x" in db tasks@10.9.8.7' };
+    await Promise.race([reading, delay(3000).then(() => assert.fail('the readable should end'))]);
+    assert.deepEqual(
+      seen.map((e) => [e.data.reason, e.data.reconnect]),
+      [['bad_param', false]],
+    );
+    assert.doesNotMatch(seen[0].data.message, /10\.9\.8\.7/);
+    assert.equal(peer.pair(SERVICE, LINK).afters.length, 1);
+    assert.equal(link.status, 'closed');
   });
 });

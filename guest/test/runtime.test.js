@@ -250,3 +250,44 @@ test('two services in one realm: a failure of either output fails the connection
   );
   await assert.rejects(connectServices(talker, breaker), /broke at 3/);
 });
+
+test('a view that outputs a bad event gets a link.error on its input and goes on; its next event arrives', async (t) => {
+  const { port1: window, port2: worker } = new MessageChannel();
+  t.after(() => {
+    window.close();
+    worker.close();
+  });
+  const loop = defineGuestService('loop', (input) => input);
+  const stop = serveGuestServices({ gateway: 'http://127.0.0.1:9', scope: worker, services: [loop] });
+  t.after(stop);
+  const received = [];
+  const view = defineViewService('sender', (input) => {
+    const reader = input.getReader();
+    const out = [{ type: 'bad type!', id: 'b1' }, { type: 'note', id: 'n1', data: 'after the bad one' }];
+    return new ReadableStream({
+      async pull(controller) {
+        if (out.length > 0) return controller.enqueue(out.shift());
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          received.push(value);
+          if (value.type === 'note') break;
+        }
+        await reader.cancel('view done');
+        controller.close();
+      },
+    });
+  });
+  const { done, session } = await startViewService(view, { worker: window, service: 'loop', mode: 'port' });
+  await Promise.race([done, delay(5000).then(() => assert.fail(`the view did not finish; got ${JSON.stringify(received)}`))]);
+  assert.equal(received.length, 2, JSON.stringify(received));
+  assert.deepEqual([received[0].type, received[0].data.reason, received[0].data.event, received[0].data.fatal], [
+    'link.error',
+    'missing_type',
+    'b1',
+    false,
+  ]);
+  assert.match(received[0].data.message, /"type" must be 1-128 characters/);
+  assert.deepEqual(received[1], { type: 'note', id: 'n1', data: 'after the bad one' });
+  assert.equal(session.status.bridge, 'closed');
+});

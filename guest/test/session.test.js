@@ -65,6 +65,7 @@ test('a restarted worker: the session reconnects, resends unacknowledged writes,
     ackMatcher: ack,
     stallMs: 200,
     backoffInitialMs: 10,
+    random: () => 0,
     params: { board: 'b1' },
     onStatus: (s) => statuses.push(s.bridge),
   });
@@ -86,6 +87,7 @@ test('a restarted worker: the session reconnects, resends unacknowledged writes,
   const lost = await readUntil(reader, seen, (e) => e.type === 'link.error');
   assert.equal(lost.data.reason, 'worker_lost');
   assert.equal(lost.data.reconnect, true);
+  assert.equal(lost.data.retryInMs, 5, 'the shared backoff, with the injected random: half the first delay');
   const again = await readUntil(reader, seen, (e) => e.type === 'run.started');
   assert.deepEqual(again.data, { resumeAfter: 3, params: { board: 'b1' } }, 'the new run resumes after the last seq seen');
   await readUntil(reader, seen, (e) => e.seq === 6);
@@ -182,4 +184,58 @@ test('writes the view makes in one task cross the bridge in two arrays: the firs
   assert.equal(sizes[0], 1, 'the first write was not held back');
   assert.ok(sizes.length <= 2, `60 writes of one task in ${sizes.length} arrays: ${sizes}`);
   assert.equal(session.unacknowledged, 0);
+});
+
+test('a bad write from the view is rejected, saying what is wrong and allowed; the next write still arrives', async (t) => {
+  const { watch } = threadWorker(t, {});
+  const statuses = [];
+  const session = new ViewSession({ worker: watch, service: 'echo', ackMatcher: ack, onStatus: (s) => statuses.push(s.bridge) });
+  t.after(() => session.close());
+  await session.opened;
+  const reader = session.readable.getReader();
+  const writer = session.writable.getWriter();
+  const seen = [];
+  await readUntil(reader, seen, (e) => e.type === 'run.started');
+  await assert.rejects(writer.write({ type: 'bad type!', id: 'b1' }), (error) => {
+    assert.ok(error instanceof TypeError);
+    assert.equal(error.message, 'event not sent: "type" must be 1-128 characters of A-Z a-z 0-9 _ - . (got "bad type!")');
+    assert.equal(error.reason, 'missing_type');
+    assert.equal(error.event, 'b1');
+    return true;
+  });
+  await assert.rejects(writer.write({ type: 'write', id: 7 }), /"id" must be a string of at most 128 characters \(got 7\)/);
+  await assert.rejects(writer.write(/** @type {any} */ ('text')), /an event must be an object/);
+  await writer.write({ type: 'write', id: 'w1', seq: 1, data: { n: 1 } });
+  const echo = await readUntil(reader, seen, (e) => e.type === 'echo');
+  assert.equal(echo.id, 'w1');
+  await until(() => session.unacknowledged === 0, 2000, 'the good write acknowledged');
+  assert.equal(session.status.bridge, 'open');
+  assert.deepEqual(statuses, ['connecting', 'open']);
+});
+
+test('a bad event piped into the session is skipped with a non-fatal link.error; the pipe goes on', async (t) => {
+  const { watch } = threadWorker(t, {});
+  const session = new ViewSession({ worker: watch, service: 'echo', ackMatcher: ack });
+  t.after(() => session.close());
+  await session.opened;
+  const reader = session.readable.getReader();
+  const events = [
+    { type: 'write', id: 'w1', seq: 1, data: { n: 1 } },
+    { type: 'no good', id: 'x1' },
+    { type: 'write', id: 'x2', seq: 0, data: { n: 0 } },
+    { type: 'write', id: 'w2', seq: 2, data: { n: 2 } },
+  ];
+  const piped = new ReadableStream({ pull: (c) => (events.length ? c.enqueue(events.shift()) : c.close()) }).pipeTo(
+    session.writable,
+    { preventClose: true },
+  );
+  const seen = [];
+  await readUntil(reader, seen, (e) => e.type === 'echo' && e.id === 'w2');
+  await piped;
+  const refusals = seen.filter((e) => e.type === 'link.error').map((e) => [e.data.reason, e.data.event, e.data.fatal]);
+  assert.deepEqual(refusals, [
+    ['missing_type', 'x1', false],
+    ['malformed_event', 'x2', false],
+  ]);
+  assert.deepEqual(seen.filter((e) => e.type === 'echo').map((e) => e.id), ['w1', 'w2']);
 });

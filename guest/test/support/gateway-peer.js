@@ -63,6 +63,14 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     completeNext: false,
     /** ...this long after its upload was answered */
     completeDelayMs: 0,
+    /**
+     * The host service is unreachable for the next `left` downloads: each is answered as the
+     * gateway does then, 200 and a fatal link.error (no link.ready), and the pair ends.
+     * `reason` defaults to connect_failed; `message` is the gateway's own words.
+     */
+    deadHost: /** @type {{left: number, reason?: string, message?: string}} */ ({ left: 0 }),
+    /** refuse every upload, download and batch with this, as the gateway's admission does */
+    refuseAll: /** @type {{status: number, body: object, downloadDelayMs?: number} | undefined} */ (undefined),
   };
 
   const pairKey = (guest, service, link) => `${guest}|${service}|${link}`;
@@ -167,6 +175,14 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
     const [, service, link, kind] = match;
     if (service === 'missing') return json(res, 404, { error: 'unknown_service', message: 'no such service' });
     const pair = pairFor(pairKey(guest, service, link));
+    if (control.refuseAll) {
+      if (kind === 'down') pair.afters.push(url.searchParams.get('after') ?? '');
+      if (kind === 'up') pair.uploads++;
+      const { status, body, downloadDelayMs = 0 } = control.refuseAll;
+      // A delayed download refusal: the upload's answer reaches the guest first.
+      if (kind === 'down' && downloadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, downloadDelayMs));
+      return json(res, status, body);
+    }
 
     if (kind === 'up' && req.method === 'POST') {
       if (control.lostUploads > 0) {
@@ -218,6 +234,17 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
         if (!pair.upload) return json(res, 409, { error: 'unpaired', action: 'reopen' });
       }
       if (pair.download) return json(res, 409, { error: 'duplicate_stream' });
+      if (control.deadHost.left > 0) {
+        control.deadHost.left--;
+        const { reason = 'connect_failed', message = 'connect to http://10.9.8.7:8081/links/tasks failed: Connection refused' } =
+          control.deadHost;
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.end(JSON.stringify({ type: 'link.error', data: { reason, message, fatal: true } }) + '\n');
+        const up = pair.upload;
+        pair.upload = undefined;
+        if (up) json(up, 200, { closed: reason });
+        return;
+      }
       pair.download = res;
       pair.downloads++;
       // Like gateway-host-run: a batch-mode download opens a new pair, numbered from 0.
