@@ -119,13 +119,21 @@ export class BoardHub {
    * @param {HostLink} link
    */
   async #read(service, link) {
+    let served = false;
+    let terminal = false;
     for await (const event of link.readable) {
       if (service === 'board') this.applyBoard(event);
       else if (event.type.startsWith('presence.')) {
         if (this.presence.apply(event)) this.#bump('presence');
       }
-      if (event.type === 'link.error') this.#error(service, event);
+      if (event.type === 'link.error') {
+        this.#error(service, event);
+        terminal ||= /** @type {{reconnect?: boolean}} */ (event.data ?? {}).reconnect === false;
+      } else {
+        served = true;
+      }
     }
+    return { served, terminal };
   }
 
   /**

@@ -394,8 +394,12 @@ export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 
       return link;
     },
     async (link) => {
+      let served = false;
+      let terminal = false;
       for await (const event of link.readable) {
         const data = /** @type {Record<string, unknown>} */ (event.data && typeof event.data === 'object' ? event.data : {});
+        if (event.type !== 'link.error') served = true;
+        else if (data.reconnect === false) terminal = true;
         // Not awaited: a settle ends with the store's delete, and reading the next answer only
         // after it made a burst's acks wait for one IndexedDB transaction each. Settles still
         // run in order (each takes its command out of the outbox before its delete); the
@@ -411,6 +415,7 @@ export function connectOutbox(outbox, openLink, { onError = () => {}, retryMs = 
           onError(event);
         }
       }
+      return { served, terminal };
     },
     {
       retryMs,

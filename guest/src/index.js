@@ -22,6 +22,7 @@ export { ViewSession } from './session.js';
 export { GuestWorker } from './worker-watch.js';
 export { decodeEvents, encodeEvents } from './ndjson.js';
 export { MAX_EVENT_BYTES, linkError } from './event.js';
+export { Backoff } from './backoff.js';
 
 /** @typedef {import('./event.js').Event} Event */
 /** @typedef {import('./event.js').LinkErrorData} LinkErrorData */

@@ -4,13 +4,21 @@ import { keepOpen } from '../board/keep-open.js';
 
 /** A link whose reading ends (or fails) when the test says. */
 function fakeLink(n) {
-  let finish = () => {};
+  let finish = (/** @type {unknown} */ _) => {};
   let fail = (/** @type {unknown} */ _) => {};
   const done = new Promise((resolve, reject) => {
-    finish = () => resolve(undefined);
+    finish = (outcome) => resolve(outcome);
     fail = reject;
   });
-  return { n, closed: /** @type {unknown} */ (undefined), done, finish, fail, async close(reason) { this.closed = reason ?? 'closed'; finish(); } };
+  return {
+    n,
+    closed: /** @type {unknown} */ (undefined),
+    done,
+    /** @param {{served?: boolean, terminal?: boolean}} [outcome] */
+    finish: (outcome) => finish(outcome),
+    fail,
+    async close(reason) { this.closed = reason ?? 'closed'; finish(); },
+  };
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -26,7 +34,7 @@ function kept(options = {}) {
       return link;
     },
     (link) => link.done,
-    { setTimeout: (fn, ms) => timers.push({ fn, ms }), ...options },
+    { setTimeout: (fn, ms) => timers.push({ fn, ms }), random: () => 1, ...options },
   );
   return { links, timers, stop };
 }
@@ -64,4 +72,26 @@ test('keepOpen: stopped while waiting to reopen, it opens nothing', async () => 
   stop();
   timers.shift().fn();
   assert.equal(links.length, 1);
+});
+
+test('keepOpen: the pause grows while links end without serving, and starts over after one that served', async () => {
+  const { links, timers } = kept({ retryMs: 100 });
+  for (const expected of [100, 200, 400, 800]) {
+    links.at(-1).finish();
+    await tick();
+    assert.equal(timers.at(-1).ms, expected);
+    timers.shift().fn();
+  }
+  links.at(-1).finish({ served: true });
+  await tick();
+  assert.equal(timers.at(-1).ms, 100, 'a link that served resets the pause');
+});
+
+test('keepOpen: a link that ends terminally is reported and not reopened', async () => {
+  const ends = [];
+  const { links, timers } = kept({ onEnd: (link) => ends.push(link.n) });
+  links[0].finish({ terminal: true });
+  await tick();
+  assert.deepEqual(ends, [1]);
+  assert.equal(timers.length, 0, 'no other link is opened');
 });
