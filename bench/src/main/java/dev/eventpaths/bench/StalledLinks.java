@@ -160,6 +160,13 @@ final class StalledLinks {
         stable = now == last ? stable + 1 : 0;
         last = now;
       }
+      // What the settled links cost in CPU (their writers' looks at the window while paused).
+      long cpu0 = gateway.cpuNanos();
+      long t0 = System.nanoTime();
+      Thread.sleep(3000);
+      double cpuShare = (gateway.cpuNanos() - cpu0) / (double) (System.nanoTime() - t0);
+      Bench.log("stall: the gateway used %.1f%% of a core while the %s links sat", cpuShare * 100,
+          stall != null ? "stalled" : "idle");
       long gw1 = GatewaySuite.jvmHeapAfterGc(gateway.process().pid());
       long echo1 = GatewaySuite.jvmHeapAfterGc(echo.process().pid());
       List<String> grew = new ArrayList<>();
