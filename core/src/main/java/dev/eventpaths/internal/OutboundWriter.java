@@ -7,6 +7,8 @@ import io.netty.buffer.Unpooled;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.streams.WriteStream;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -17,8 +19,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Writes a stream of events to one HTTP/2 stream, with demand tied to the network.
  *
  * <p>Demand: events are requested in batches of at most {@code batch}, and only while the
- * stream's write queue is not full. When it is full the writer stops requesting and waits for
- * the drain; so what this writer holds is bounded by one batch plus the write queue.
+ * stream can send: a write goes to the network only while HTTP/2 flow control would send on
+ * this stream (Netty's word, see {@link StreamWritability}, besides Vert.x's
+ * {@code writeQueueFull()}). When it cannot, the writer stops requesting and waits; so what a
+ * stalled stream holds here is one batch (encoded, not written) and one write (at most
+ * {@link #FLUSH_BYTES} and an event) queued in Netty beyond what the peer's window let out.
  *
  * <p>Coalescing: events are encoded into one buffer, which is written when it reaches
  * {@link #FLUSH_BYTES} or at the end of the current event-loop task. A producer that emits
@@ -38,8 +43,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
    * flow control) wait for it, so one busy link could starve the others on its connection.
    */
   static final int YIELD_BYTES = 64 * 1024;
-  /** How far past Netty's "not writable" a writer may go while Vert.x's flag lags behind. */
-  static final int LAG_BYTES = 256 * 1024;
   /**
    * While paused on Netty's word, the longest wait between looks at the stream's window when
    * no read notice comes (a safety net: the notice after each read is what resumes a link).
@@ -76,7 +79,6 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private long pollTimer = -1;
   /** A wake-up after the connection's next read is registered (at most one at a time). */
   private boolean awaitingRead;
-  private long aheadOfVertx;
   private final Queue<Object> handoff = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean handoffScheduled = new AtomicBoolean();
   private Flow.Subscription upstream;
@@ -97,8 +99,14 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   private volatile boolean cancelled;
   private volatile long lastWriteNanos = System.nanoTime();
 
-  public OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener) {
-    this(context, sink, batch, listener, StreamWritability.NONE);
+  /**
+   * A writer for the body of {@code request}'s response: the stream a link's server (or the
+   * gateway, for a guest's download) answers on, bounded by that stream's window.
+   */
+  public static OutboundWriter forResponse(Context context, HttpServerRequest request, int batch, Listener listener) {
+    HttpServerResponse response = request.response();
+    return new OutboundWriter(context, response, batch, listener,
+        StreamWritability.of(request.connection(), response::streamId));
   }
 
   /**
@@ -297,25 +305,22 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     boolean nettyOnly = false;
     if (netty == null) {
       full = sink.writeQueueFull();
-      aheadOfVertx = 0;
     } else if (netty) {
       // Netty would send more. Vert.x's flag is its copy of Netty's notices, flipped on each
       // one, so a notice it missed or got twice would leave it wrong for good, and a writer
       // paused on it alone would wait for a drain that never comes (a link once stalled so in
       // CI until its idle timeout ended it, 4,164 events short of 20,000). Netty's word wins.
       full = false;
-      aheadOfVertx = 0;
-    } else if (sink.writeQueueFull()) {
-      full = true;
     } else {
-      // Netty says the stream window is spent but Vert.x has not caught up (with a connection
-      // window larger than the stream window its flag follows the connection, not the
-      // stream). Go on up to LAG_BYTES past it, then stop on Netty's word.
-      aheadOfVertx += bytes;
-      full = nettyOnly = aheadOfVertx > LAG_BYTES;
+      // Netty cannot send all it holds for this stream: its window (or the connection's, or
+      // the socket) is spent. Stop here, whatever Vert.x says: with a connection window larger
+      // than the stream window Vert.x's flag follows the connection, not the stream, and every
+      // byte written past Netty's word sits in the heap for as long as the peer does not read
+      // (an allowance of 256 KiB past it let a guest that reads nothing park ~500 KB a link).
+      full = true;
+      nettyOnly = !sink.writeQueueFull();
     }
     if (full) {
-      aheadOfVertx = 0;
       writable = false;
       pausedSince = System.nanoTime();
       sink.drainHandler(v -> drained());

@@ -48,8 +48,7 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
     this.link = link;
     this.onClose = onClose;
     this.inbound = new InboundEvents(context, settings.maxEventBytes(), false, this);
-    this.writer = new OutboundWriter(context, response, settings.batch(), this,
-        StreamWritability.of(request.connection(), response::streamId));
+    this.writer = OutboundWriter.forResponse(context, request, settings.batch(), this);
   }
 
   LinkContext context() {

@@ -71,7 +71,7 @@ final class StreamWritability {
 
   /**
    * Calls {@code wake} once, on the connection's event loop, after the next read from the peer
-   * has been processed (or when the connection closes). Returns {@code false} when no notice
+   * has been processed (or when the socket drains, or the connection closes). Returns {@code false} when no notice
    * can be given here (the caller then polls).
    */
   boolean wakeAfterNextRead(Runnable wake) {
@@ -115,6 +115,18 @@ final class StreamWritability {
     public void channelReadComplete(ChannelHandlerContext ctx) {
       ctx.fireChannelReadComplete();
       wakeAll();
+    }
+
+    /**
+     * The socket took what was queued: a stream paused because the connection could not send
+     * (not its window) may go on, and that comes with no read.
+     */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+      ctx.fireChannelWritabilityChanged();
+      if (ctx.channel().isWritable()) {
+        wakeAll();
+      }
     }
 
     @Override

@@ -58,7 +58,7 @@ class PausedWriterEndTest {
     CompletableFuture<Integer> ended = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
     Context ctx = loop.vertx().getOrCreateContext();
-    // A batch of 8,192 events (2 MB) lets one task write past the window and the writer's lag.
+    // A batch of 8,192 events (2 MB) lets one task write to the window and pause on it.
     WriterOnARequest.open(loop.client(), loop.port(), ctx, 8_192, 10, answer, (req, writer) -> {
       request.set(req);
       // The producer stops at the write that paused the writer (nothing is left pending
@@ -97,7 +97,8 @@ class PausedWriterEndTest {
     });
 
     int sent = ended.get(10, TimeUnit.SECONDS);
-    assertTrue(sent * 200L > STREAM_WINDOW, "sent past the window before pausing: " + sent);
+    long line = dev.eventpaths.EventEncoder.encode(Event.of("e", Map.of("pad", "x".repeat(200))).withSeq(sent)).length;
+    assertTrue(sent * line >= STREAM_WINDOW, "wrote the stream window before pausing: " + sent + " events");
     Thread.sleep(300); // the writer's poll (every 10 ms here) and read notices look at the window
     assertEquals(List.of(), thrown, "thrown on the event loop");
     assertNotNull(((ConnectionBase) request.get().connection()).channelHandlerContext().pipeline()

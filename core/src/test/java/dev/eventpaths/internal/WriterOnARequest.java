@@ -33,8 +33,13 @@ final class WriterOnARequest {
    * each request handled by {@code handler}; listening when this returns.
    */
   static HttpServer peer(Vertx vertx, Handler<HttpServerRequest> handler) throws Exception {
+    return peer(vertx, LinkSettings.DEFAULTS.streamWindow(), handler);
+  }
+
+  /** The same with {@code streamWindow} as the window it grants each request (0 and up). */
+  static HttpServer peer(Vertx vertx, int streamWindow, Handler<HttpServerRequest> handler) throws Exception {
     return vertx.createHttpServer(new HttpServerOptions()
-            .setInitialSettings(new Http2Settings().setInitialWindowSize(LinkSettings.DEFAULTS.streamWindow()))
+            .setInitialSettings(new Http2Settings().setInitialWindowSize(streamWindow))
             .setHttp2ConnectionWindowSize(LinkSettings.DEFAULTS.connectionWindow()))
         .requestHandler(handler)
         .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -46,8 +51,13 @@ final class WriterOnARequest {
    */
   record Loopback(Vertx vertx, HttpServer server, HttpClient client) implements AutoCloseable {
     static Loopback start(Function<Vertx, Handler<HttpServerRequest>> handler) throws Exception {
+      return start(LinkSettings.DEFAULTS.streamWindow(), handler);
+    }
+
+    /** The same with a peer granting each request {@code streamWindow} (see {@link #peer(Vertx, int, Handler)}). */
+    static Loopback start(int streamWindow, Function<Vertx, Handler<HttpServerRequest>> handler) throws Exception {
       Vertx vertx = Vertx.vertx();
-      return new Loopback(vertx, peer(vertx, handler.apply(vertx)), WriterOnARequest.client(vertx));
+      return new Loopback(vertx, peer(vertx, streamWindow, handler.apply(vertx)), WriterOnARequest.client(vertx));
     }
 
     int port() {

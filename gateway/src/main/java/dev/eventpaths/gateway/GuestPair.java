@@ -134,7 +134,9 @@ final class GuestPair {
     for (var p : params.entrySet()) {
       request = request.param(p.getKey(), p.getValue());
     }
-    downWriter = new OutboundWriter(downContext, resp, settings.batch(), new DownloadListener());
+    // Bounded by the download's own stream window, not the connection's: a guest that reads
+    // nothing leaves one batch and one write here (core/README.md, "A stalled link").
+    downWriter = OutboundWriter.forResponse(downContext, download, settings.batch(), new DownloadListener());
     meters.active.incrementAndGet();
     meters.opened.increment();
     metrics.paired();

@@ -36,12 +36,21 @@ final class GuestClient implements AutoCloseable {
 
   /** A client that spreads its streams over up to {@code connections} connections. */
   GuestClient(Vertx vertx, int connections, int streamsPerConnection) {
+    this(vertx, connections, streamsPerConnection, new io.vertx.core.http.Http2Settings());
+  }
+
+  /**
+   * A client that announces {@code settings} (its stream window, for one: what the gateway may
+   * send a download before the guest reads it; 0 is allowed, as for any HTTP/2 peer).
+   */
+  GuestClient(Vertx vertx, int connections, int streamsPerConnection, io.vertx.core.http.Http2Settings settings) {
     this.vertx = vertx;
     int port = ConfigProvider.getConfig().getValue("quarkus.http.test-ssl-port", Integer.class);
     base = "https://localhost:" + port;
     http = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setSsl(true).setUseAlpn(true)
         .setTrustOptions(new PemTrustOptions().addCertPath(System.getProperty("dev-certs", "../.certs") + "/ca.crt"))
-        .setDefaultHost("localhost").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection),
+        .setDefaultHost("localhost").setDefaultPort(port).setHttp2MultiplexingLimit(streamsPerConnection)
+        .setInitialSettings(settings),
         new PoolOptions().setHttp2MaxSize(connections));
   }
 

@@ -41,11 +41,12 @@ class BackpressureTest {
   static final long BOUND = 2_000;
 
   /**
-   * The same for any window: the window in ~150-byte lines at the least, the 256 KiB a writer
-   * may go past Netty's "not writable" (StreamWritability), and a batch of 128.
+   * The same for any window: the window in ~150-byte lines at the least, the one write (16 KiB
+   * and an event) a writer may leave in Netty past the window, the chunk the reader decoded,
+   * and a batch of 128 (OutboundWriter stops on Netty's "not writable" at once).
    */
   static long most(int window) {
-    return (window + 256 * 1024) / 150 + 128;
+    return (window + 2 * 17 * 1024) / 150 + 128;
   }
 
   @Inject Vertx vertx;
