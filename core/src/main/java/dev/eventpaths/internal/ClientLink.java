@@ -120,7 +120,10 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path())
         .putHeader("content-type", "application/x-ndjson")
         .putHeader("eventpaths-caller", caller)
-        .putHeader("eventpaths-link", linkId);
+        .putHeader("eventpaths-link", linkId)
+        // Bounds the wait for a stream in the pool (all connections at the server's stream
+        // limit), not the TCP connect (the client's own 5 s timeout).
+        .setConnectTimeout(target.streamWait().toMillis());
     if (target.secret() != null) {
       ro.putHeader("authorization", "Bearer " + target.secret());
     }
@@ -147,6 +150,17 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     requested.onComplete(ar -> {
       if (first) {
         owner.admitted(instance, ar.succeeded() ? ar.result().connection() : null);
+      }
+      if (ar.failed() && isBusy(ar.cause())) {
+        // The instance is up but has no stream for this link now: not a reason to mark it down.
+        String why = ar.cause() instanceof io.vertx.core.http.ConnectionPoolTooBusyException
+            ? "too many links waiting for a stream"
+            : "no stream free within " + target.streamWait().toMillis() + " ms";
+        owner.busy(target, why);
+        long retryAfter = Math.max(1, (target.streamWait().toMillis() + 999) / 1000);
+        fail("busy", "no room for another link to this service now; retry after " + retryAfter + " s",
+            java.util.Map.of("retryAfter", retryAfter), NO_RESET);
+        return;
       }
       if (ar.failed()) {
         String why = "cannot reach " + target.name() + " at " + target.url()
@@ -238,18 +252,34 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     fail(reason, message);
   }
 
-  private void fail(String reason, String message) {
-    fail(reason, message, CANCEL);
+  /**
+   * Whether opening the stream failed for want of room in the pool: its waiting line was full,
+   * or no stream freed within the target's stream wait.
+   */
+  private static boolean isBusy(Throwable t) {
+    return t instanceof io.vertx.core.http.ConnectionPoolTooBusyException
+        || t instanceof java.util.concurrent.TimeoutException;
   }
 
-  /** @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET} */
+  private void fail(String reason, String message) {
+    fail(reason, message, java.util.Map.of(), CANCEL);
+  }
+
   private void fail(String reason, String message, long resetCode) {
+    fail(reason, message, java.util.Map.of(), resetCode);
+  }
+
+  /**
+   * @param more further fields of the {@code link.error}'s data
+   * @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET}
+   */
+  private void fail(String reason, String message, java.util.Map<String, Object> more, long resetCode) {
     if (closed) {
       return;
     }
     metrics.error("client", reason);
     failing = true;
-    inbound.breakWith(reason, message); // first, so this reason wins over the reset's echo
+    inbound.breakWith(reason, message, more); // first, so this reason wins over the reset's echo
     shutdown(resetCode);
   }
 
