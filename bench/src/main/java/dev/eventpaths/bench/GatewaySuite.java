@@ -418,7 +418,7 @@ final class GatewaySuite {
    * The classes whose live bytes grew most from {@code before} to {@code after}, per link, into
    * {@code out}; returns the net growth of all classes together, in bytes per link.
    */
-  private static double perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links,
+  static double perLinkClasses(Map<String, long[]> before, Map<String, long[]> after, int links,
       List<String> out) {
     long net = liveBytes(after) - liveBytes(before);
     after.entrySet().stream()
