@@ -117,19 +117,13 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       }
       return;
     }
+    // No headers here: Vert.x's pool keeps the options' header map (captured by the stream's
+    // lease) for the stream's whole life, credential and all. They go on the request below,
+    // whose own map is emptied once the head is sent.
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path())
-        .putHeader("content-type", "application/x-ndjson")
-        .putHeader("eventpaths-caller", caller)
-        .putHeader("eventpaths-link", linkId)
         // Bounds the wait for a stream in the pool (all connections at the server's stream
         // limit), not the TCP connect (the client's own 5 s timeout).
         .setConnectTimeout(target.streamWait().toMillis());
-    if (target.secret() != null) {
-      ro.putHeader("authorization", "Bearer " + target.secret());
-    }
-    if (request.guestId() != null) {
-      ro.putHeader("eventpaths-guest", request.guestId());
-    }
     if (!addresses.fixed() || request.address() != null) {
       // This instance's own connection pool; authority and TLS name stay the target's host.
       ro.setServer(SocketAddress.inetSocketAddress(LinkClient.port(target), address))
@@ -178,6 +172,15 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       }
       req = ar.result();
       req.setChunked(true);
+      req.putHeader("content-type", "application/x-ndjson")
+          .putHeader("eventpaths-caller", caller)
+          .putHeader("eventpaths-link", linkId);
+      if (target.secret() != null) {
+        req.putHeader("authorization", "Bearer " + target.secret());
+      }
+      if (request.guestId() != null) {
+        req.putHeader("eventpaths-guest", request.guestId());
+      }
       // The stream is already gone when these fail (reset by the peer, or its connection
       // lost): end the link without resetting it. A reset written from here, inside Vert.x's
       // round of failing every stream of a broken connection, fails too and starts another
