@@ -79,6 +79,7 @@ final class GuestPair {
   void holdUpload(HttpServerRequest req) {
     Context ctx = vertx.getOrCreateContext();
     upContext = ctx;
+    req.params().clear(); // see start()
     uploadEvents = new InboundEvents(ctx, settings.maxEventBytes(), false, new UploadListener());
     uploadEvents.attach(req); // no demand yet: paused
     req.response().closeHandler(v -> close("upload_lost", "the upload stream closed"));
@@ -117,6 +118,9 @@ final class GuestPair {
     if (downContext == null) {
       downContext = vertx.getOrCreateContext();
     }
+    // Vert.x Web copies the route's path parameters (service, link) into the request's own
+    // parameter map, which the pair keeps for the link's life: read already, so let them go.
+    download.params().clear();
     var resp = download.response();
     resp.setStatusCode(200)
         .putHeader("content-type", "application/x-ndjson")
