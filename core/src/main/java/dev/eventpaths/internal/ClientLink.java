@@ -40,7 +40,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final LinkClient.PoolKey pool;
   private final LinkClient.Target target;
   private final TargetAddresses addresses;
-  private final Set<String> tried = new HashSet<>();
+  /** The instances tried so far; let go once the link has its stream (an idle link's heap). */
+  private Set<String> tried = new HashSet<>(4);
   private final String caller;
   private final LinkRequest request;
   private final Multi<Event> out;
@@ -166,6 +167,7 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
         return;
       }
       addresses.up(address);
+      tried = null; // no more failover: the link is on its instance for good
       if (closed) {
         ar.result().reset(CANCEL);
         return;

@@ -46,7 +46,8 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
   private final Context context;
   private final Listener listener;
   private final EventDecoder decoder;
-  private final ArrayDeque<Event> queue = new ArrayDeque<>();
+  /** Starts small (an idle link holds it for hours); it grows to a batch under load. */
+  private final ArrayDeque<Event> queue = new ArrayDeque<>(4);
   private ReadStream<Buffer> source;
   private Flow.Subscriber<? super Event> subscriber;
   private long demand;
