@@ -115,6 +115,7 @@ final class SoakSuite {
       rows.add(row("the same from the class histogram", "%.2f KB", histogramPerLink / 1024));
       rows.add(row("the echo app's heap per link (its end of the host link, not counted above)", "%.2f KB",
           (echoAfter - echoBefore) / 1024.0 / s.pairs()));
+      Map<String, long[]> histogramOpened = GatewaySuite.histogram(gw);
       double echoLinks = echoLinksActive(echoPort);
       rows.add(row("echo's links open after opening", "%,.0f", echoLinks));
 
@@ -128,10 +129,15 @@ final class SoakSuite {
             (System.nanoTime() - holdStart) / 1e9, ended, echoLinksActive(echoPort), g.errors.size());
       }
       long held = GatewaySuite.jvmHeapAfterGc(gw);
+      List<String> grew = new ArrayList<>();
+      double heldPerLink = GatewaySuite.perLinkClasses(histogramOpened, GatewaySuite.histogram(gw), s.pairs(), grew);
+      Bench.log("  soak: over the hold the gateway's live objects grew %.2f KB per link; most: %s", heldPerLink / 1024,
+          grew.stream().limit(4).toList());
       double echoHeld = echoLinksActive(echoPort);
       rows.add(row("pairs dropped during the " + (int) s.seconds() + " s hold", "%,d", ended));
       rows.add(row("echo's links open at the end of the hold", "%,.0f", echoHeld));
-      rows.add(row("gateway heap after GC: after opening -> end of the hold", "%.1f -> %.1f MB", after / 1e6, held / 1e6));
+      rows.add(row("gateway heap after GC: after opening -> end of the hold", "%.1f -> %.1f MB (class histogram: %+.2f KB "
+          + "per link; most: %s)", after / 1e6, held / 1e6, heldPerLink / 1024, grew.isEmpty() ? "-" : grew.get(0)));
       if (ended > 0 || echoHeld != s.pairs()) {
         problems.add(ended + " pairs ended during the hold; echo had " + echoHeld + " links open");
       }
