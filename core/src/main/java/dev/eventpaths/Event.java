@@ -52,6 +52,15 @@ public record Event(String type, String id, long seq, Json data) {
 
   /** A {@code link.error} event. */
   public static Event error(String reason, String message, boolean fatal, String eventId) {
+    return error(reason, message, fatal, eventId, java.util.Map.of());
+  }
+
+  /**
+   * A {@code link.error} event with more fields in its data, after the usual ones (for example
+   * {@code retryAfter} with reason {@code busy}, docs/PROTOCOL.md section 3).
+   */
+  public static Event error(String reason, String message, boolean fatal, String eventId,
+      java.util.Map<String, Object> more) {
     java.util.Map<String, Object> d = new java.util.LinkedHashMap<>();
     d.put("reason", reason);
     d.put("message", message);
@@ -59,6 +68,7 @@ public record Event(String type, String id, long seq, Json data) {
     if (eventId != null) {
       d.put("event", eventId);
     }
+    d.putAll(more);
     return new Event(LINK_ERROR, null, 0, Json.of(d));
   }
 

@@ -89,9 +89,25 @@ public interface EventpathsConfig {
 
     /**
      * Most connections to this target from one event loop. The links opened on an event loop
-     * share one; another opens only when the server's concurrent-stream limit is reached.
+     * share one; another opens only when the server's concurrent-stream limit is reached. One
+     * event loop holds at most this times the server's {@code max-concurrent-streams} links
+     * (16 x 1,000 with the library's defaults: 10,000 guest links of one gateway fit on one loop).
      */
-    @WithDefault("4")
+    @WithDefault("16")
     int maxConnections();
+
+    /**
+     * How long a link waits for a stream when all {@link #maxConnections()} are full, before it
+     * fails with a fatal {@code link.error} {@code busy} (with a {@code retryAfter} hint).
+     */
+    @WithDefault("10s")
+    Duration streamWait();
+
+    /**
+     * Most links waiting for a stream at once, per event loop and instance of the target; more
+     * fail with {@code busy} at once (the line is bounded: guests can open many links).
+     */
+    @WithDefault("1000")
+    int maxWaiting();
   }
 }

@@ -33,7 +33,8 @@ public class Links {
   public Links(Vertx vertx, EventpathsConfig config, LinkRuntime runtime) {
     Map<String, LinkClient.Target> targets = new HashMap<>();
     config.targets().forEach((name, t) -> targets.put(name, new LinkClient.Target(name, t.url(),
-        t.secret().or(() -> config.link().secret()).orElse(null), t.trustCertPem().orElse(null), t.maxConnections())));
+        t.secret().or(() -> config.link().secret()).orElse(null), t.trustCertPem().orElse(null), t.maxConnections(),
+        t.streamWait(), t.maxWaiting())));
     this.client = new LinkClient(vertx, runtime.settings(), runtime.metrics(), config.caller(), targets);
   }
 

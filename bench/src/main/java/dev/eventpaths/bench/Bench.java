@@ -49,7 +49,8 @@ public final class Bench {
         case "codec" -> List.of("codec");
         case "links" -> List.of("links");
         case "gateway" -> List.of("gateway");
-        default -> throw new IllegalArgumentException("bench.suite: all, codec, links or gateway (browser: bench/run.sh only), not '"
+        case "soak" -> List.of("soak"); // not in "all": minutes long, see SoakSuite
+        default -> throw new IllegalArgumentException("bench.suite: all, codec, links, gateway or soak (browser: bench/run.sh only), not '"
             + System.getProperty("bench.suite") + "'");
       };
       return new Config(root,
@@ -62,7 +63,8 @@ public final class Bench {
           Integer.getInteger("bench.rounds", 1),
           List.of(System.getProperty("bench.peers", "links,grpc,raw").split(",")),
           List.of(System.getProperty("bench.serverJvm", "-Xms256m -Xmx1g").trim().split("\\s+")),
-          Path.of(System.getProperty("bench.out", root.resolve("bench/results/latest.md").toString())));
+          Path.of(System.getProperty("bench.out",
+              root.resolve(suites.equals(List.of("soak")) ? "bench/results/soak.md" : "bench/results/latest.md").toString())));
     }
 
     private static String guessRoot() {
@@ -145,6 +147,13 @@ public final class Bench {
         if (sections.length() > 0) {
           sections.append('\n');
         }
+        sections.append(o.markdown());
+        bad |= o.lost();
+      }
+    }
+    if (c.suites().contains("soak")) {
+      try (Procs procs = new Procs(c.root().resolve("bench/target/bench-logs"))) {
+        GatewaySuite.Outcome o = SoakSuite.run(c, procs);
         sections.append(o.markdown());
         bad |= o.lost();
       }

@@ -285,6 +285,15 @@ final class GuestLoad implements AutoCloseable {
     return s;
   }
 
+  /** How many of the open pairs have ended (their download ended or failed). */
+  long pairsEnded() throws Exception {
+    long n = 0;
+    for (long c : onEach(c -> c.pairs.stream().filter(p -> p.ended.isDone()).count())) {
+      n += c;
+    }
+    return n;
+  }
+
   /** What a stop found: events sent, answered, answered out of order, never answered. */
   record Drained(long sent, long received, long misordered, long lost) {}
 

@@ -17,9 +17,13 @@ import io.vertx.core.net.SocketAddress;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Flow;
+import java.util.concurrent.TimeoutException;
+import org.jboss.logging.Logger;
 
 /**
  * One link this app opened: {@code out} feeds the request body, the response body feeds the
@@ -27,7 +31,7 @@ import java.util.concurrent.Flow;
  * completion, never as an error signal.
  */
 final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listener {
-  private static final LinkLog LINK_LOG = new LinkLog(org.jboss.logging.Logger.getLogger(ClientLink.class));
+  private static final LinkLog LINK_LOG = new LinkLog(Logger.getLogger(ClientLink.class));
   private static final int MAX_REFUSAL_BYTES = 4096;
   /** HTTP/2 error code CANCEL: this side does not want the stream any more. */
   private static final long CANCEL = 8;
@@ -41,7 +45,8 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
   private final LinkClient.PoolKey pool;
   private final LinkClient.Target target;
   private final TargetAddresses addresses;
-  private final Set<String> tried = new HashSet<>();
+  /** The instances tried so far; let go once the link has its stream (an idle link's heap). */
+  private Set<String> tried = new HashSet<>(4);
   private final String caller;
   private final LinkRequest request;
   private final Multi<Event> out;
@@ -118,16 +123,13 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       }
       return;
     }
+    // No headers here: Vert.x's pool keeps the options' header map (captured by the stream's
+    // lease) for the stream's whole life, credential and all. They go on the request below,
+    // whose own map is emptied once the head is sent.
     RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path())
-        .putHeader("content-type", "application/x-ndjson")
-        .putHeader("eventpaths-caller", caller)
-        .putHeader("eventpaths-link", linkId);
-    if (target.secret() != null) {
-      ro.putHeader("authorization", "Bearer " + target.secret());
-    }
-    if (request.guestId() != null) {
-      ro.putHeader("eventpaths-guest", request.guestId());
-    }
+        // Bounds the wait for a stream in the pool (all connections at the server's stream
+        // limit), not the TCP connect (the client's own 5 s timeout).
+        .setConnectTimeout(target.streamWait().toMillis());
     if (!addresses.fixed() || request.address() != null) {
       // This instance's own connection pool; authority and TLS name stay the target's host.
       ro.setServer(SocketAddress.inetSocketAddress(LinkClient.port(target), address))
@@ -149,6 +151,17 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
       if (first) {
         owner.admitted(instance, ar.succeeded() ? ar.result().connection() : null);
       }
+      if (ar.failed() && isBusy(ar.cause())) {
+        // The instance is up but has no stream for this link now: not a reason to mark it down.
+        String why = ar.cause() instanceof io.vertx.core.http.ConnectionPoolTooBusyException
+            ? "too many links waiting for a stream"
+            : "no stream free within " + target.streamWait().toMillis() + " ms";
+        owner.busy(target, why);
+        long retryAfter = Math.max(1, (target.streamWait().toMillis() + 999) / 1000);
+        fail("busy", "no room for another link to this service now; retry after " + retryAfter + " s",
+            Map.of("retryAfter", retryAfter), NO_RESET);
+        return;
+      }
       if (ar.failed()) {
         String why = "cannot reach " + target.name() + " at " + target.url()
             + (addresses.fixed() ? "" : " (" + address + ")") + ": " + ar.cause().getMessage();
@@ -159,12 +172,22 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
         return;
       }
       addresses.up(address);
+      tried = null; // no more failover: the link is on its instance for good
       if (closed) {
         ar.result().reset(CANCEL);
         return;
       }
       req = ar.result();
       req.setChunked(true);
+      req.putHeader("content-type", "application/x-ndjson")
+          .putHeader("eventpaths-caller", caller)
+          .putHeader("eventpaths-link", linkId);
+      if (target.secret() != null) {
+        req.putHeader("authorization", "Bearer " + target.secret());
+      }
+      if (request.guestId() != null) {
+        req.putHeader("eventpaths-guest", request.guestId());
+      }
       // The stream is already gone when these fail (reset by the peer, or its connection
       // lost): end the link without resetting it. A reset written from here, inside Vert.x's
       // round of failing every stream of a broken connection, fails too and starts another
@@ -239,12 +262,28 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     fail(reason, message);
   }
 
-  private void fail(String reason, String message) {
-    fail(reason, message, CANCEL);
+  /**
+   * Whether opening the stream failed for want of room in the pool: its waiting line was full,
+   * or no stream freed within the target's stream wait.
+   */
+  private static boolean isBusy(Throwable t) {
+    return t instanceof io.vertx.core.http.ConnectionPoolTooBusyException
+        || t instanceof TimeoutException;
   }
 
-  /** @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET} */
+  private void fail(String reason, String message) {
+    fail(reason, message, Map.of(), CANCEL);
+  }
+
   private void fail(String reason, String message, long resetCode) {
+    fail(reason, message, Map.of(), resetCode);
+  }
+
+  /**
+   * @param more further fields of the {@code link.error}'s data
+   * @param resetCode the RST_STREAM code to end the stream with, or {@link #NO_RESET}
+   */
+  private void fail(String reason, String message, Map<String, Object> more, long resetCode) {
     if (closed) {
       return;
     }
@@ -253,12 +292,12 @@ final class ClientLink implements InboundEvents.Listener, OutboundWriter.Listene
     if (reason.equals("connect_failed") && request.guestId() != null) {
       // Goes down to a browser: the target's URL and addresses stay in this log.
       String ref = LinkLog.newRef();
-      var guest = java.util.Optional.of(request.guestId());
-      LINK_LOG.log(org.jboss.logging.Logger.Level.WARN, target.name() + " unreachable", null, message + " [ref " + ref
+      var guest = Optional.of(request.guestId());
+      LINK_LOG.log(Logger.Level.WARN, target.name() + " unreachable", null, message + " [ref " + ref
           + "] (service " + request.service() + ", link " + LinkLog.link(linkId, guest) + ", guest " + LinkLog.guest(guest) + ")");
       message = "could not reach service " + request.service() + " (ref " + ref + ")";
     }
-    inbound.breakWith(reason, message); // first, so this reason wins over the reset's echo
+    inbound.breakWith(reason, message, more); // first, so this reason wins over the reset's echo
     shutdown(resetCode);
   }
 

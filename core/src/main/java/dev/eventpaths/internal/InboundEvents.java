@@ -46,7 +46,8 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
   private final Context context;
   private final Listener listener;
   private final EventDecoder decoder;
-  private final ArrayDeque<Event> queue = new ArrayDeque<>();
+  /** Starts small (an idle link holds it for hours); it grows to a batch under load. */
+  private final ArrayDeque<Event> queue = new ArrayDeque<>(4);
   private ReadStream<Buffer> source;
   private Flow.Subscriber<? super Event> subscriber;
   private long demand;
@@ -161,12 +162,17 @@ public final class InboundEvents implements Flow.Publisher<Event>, Flow.Subscrip
    * {@code link.error} event or a {@link LinkClosedException}, as chosen at construction.
    */
   public void breakWith(String reason, String message) {
+    breakWith(reason, message, java.util.Map.of());
+  }
+
+  /** As {@link #breakWith(String, String)}, with more fields in the {@code link.error}'s data. */
+  public void breakWith(String reason, String message, java.util.Map<String, Object> more) {
     onContext(() -> {
       if (sourceEnded) {
         return;
       }
       if (failuresAsEvents) {
-        queue.add(Event.error(reason, message, true, null));
+        queue.add(Event.error(reason, message, true, null, more));
       } else {
         failure = new LinkClosedException(reason, message);
       }

@@ -14,10 +14,13 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.PemTrustOptions;
 import java.net.URI;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jboss.logging.Logger;
 
 /**
  * Opens links to host services over pooled HTTP/2 connections: one HTTP client per target
@@ -28,8 +31,48 @@ import java.util.concurrent.ConcurrentHashMap;
  * duplex (the answer waits for the whole request body), which would silently break links.
  */
 public final class LinkClient implements AutoCloseable {
-  /** One configured target. */
-  public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {}
+  /**
+   * One configured target.
+   *
+   * @param maxConnections most connections to it from one event loop
+   * @param streamWait how long a link may wait for a stream on them before it fails with {@code busy}
+   * @param maxWaiting most links waiting for a stream at once, per event loop and instance; more
+   *     fail with {@code busy} at once
+   */
+  public record Target(String name, URI url, String secret, String trustCertPem, int maxConnections,
+      Duration streamWait, int maxWaiting) {
+    public Target {
+      if (streamWait.isNegative() || streamWait.isZero()) {
+        throw new IllegalArgumentException("target " + name + ": stream-wait must be positive");
+      }
+      if (maxWaiting < 1) {
+        throw new IllegalArgumentException("target " + name + ": max-waiting must be at least 1");
+      }
+    }
+
+    /** A target with the default stream wait and waiting bound. */
+    public Target(String name, URI url, String secret, String trustCertPem, int maxConnections) {
+      this(name, url, secret, trustCertPem, maxConnections, DEFAULT_STREAM_WAIT, DEFAULT_MAX_WAITING);
+    }
+  }
+
+  /**
+   * Default most connections per target and event loop. With the library's limit of 1,000
+   * concurrent streams per connection on host services, 16 connections carry 16,000 links
+   * from one event loop: 10,000 idle guest links of one gateway fit even if its guests'
+   * connections all landed on one loop. A connection opens only when the others are full.
+   */
+  public static final int DEFAULT_MAX_CONNECTIONS = 16;
+  /**
+   * Default wait for a stream: above the 5 s TCP connect timeout, so that a slow connect fails
+   * as {@code connect_failed} (and tries another instance) rather than as {@code busy}.
+   */
+  public static final Duration DEFAULT_STREAM_WAIT = Duration.ofSeconds(10);
+  /** Default most links waiting for a stream, per event loop and instance of a target. */
+  public static final int DEFAULT_MAX_WAITING = 1000;
+  private static final Logger LOG = Logger.getLogger(LinkClient.class);
+  /** At most one {@code busy} log line per target this often. */
+  private static final long BUSY_LOG_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
 
   private final Vertx vertx;
   private final LinkSettings settings;
@@ -40,6 +83,7 @@ public final class LinkClient implements AutoCloseable {
   private final Map<String, TargetAddresses> addresses = new ConcurrentHashMap<>();
   private final Map<Instance, Promise<Void>> connecting = new ConcurrentHashMap<>();
   private final Set<Instance> connected = ConcurrentHashMap.newKeySet();
+  private final Map<String, AtomicLong> busyLogged = new ConcurrentHashMap<>();
 
   public LinkClient(Vertx vertx, LinkSettings settings, LinkMetrics metrics, String caller, Map<String, Target> targets) {
     this.vertx = vertx;
@@ -136,6 +180,22 @@ public final class LinkClient implements AutoCloseable {
     }
   }
 
+  /**
+   * A link of {@code t} got no stream in time, or found the waiting line full: one log line per
+   * target every 30 s at most (a developer can act on it; a guest cannot).
+   */
+  void busy(Target t, String why) {
+    AtomicLong last = busyLogged.computeIfAbsent(t.name(), n -> new AtomicLong(System.nanoTime() - BUSY_LOG_NANOS));
+    long now = System.nanoTime();
+    long before = last.get();
+    if (now - before >= BUSY_LOG_NANOS && last.compareAndSet(before, now)) {
+      LOG.warnf("links to target %s fail with busy: %s. Each event loop holds at most max-connections (%d) x the "
+          + "server's max-concurrent-streams links to it; raise eventpaths.targets.%s.max-connections, or the "
+          + "service's quarkus.http.limits.max-concurrent-streams (eventpaths_link_errors_total{reason=\"busy\"} "
+          + "counts them)", t.name(), why, t.maxConnections(), t.name());
+    }
+  }
+
   /** Whether {@code t} is an {@code https://} target; anything but http and https is refused. */
   private static boolean tls(Target t) {
     boolean tls = "https".equalsIgnoreCase(t.url().getScheme());
@@ -167,7 +227,11 @@ public final class LinkClient implements AutoCloseable {
         o.setTrustOptions(new PemTrustOptions().addCertPath(t.trustCertPem()));
       }
     }
-    PoolOptions pool = new PoolOptions().setHttp2MaxSize(Math.max(1, t.maxConnections()));
+    // A link waits for a stream when every connection is at the server's stream limit: in a
+    // bounded line (maxWaiting; beyond it a link fails at once) for at most streamWait (set per
+    // request, see ClientLink), never unseen and for ever.
+    PoolOptions pool = new PoolOptions().setHttp2MaxSize(Math.max(1, t.maxConnections()))
+        .setMaxWaitQueueSize(t.maxWaiting());
     // Owned by the Vert.x instance, not by whichever verticle's context happens to create it
     // (links are opened lazily, often on an HTTP server's event loop): Vert.x closes a client
     // with the context it was made on, so as Quarkus undeployed its HTTP verticles on SIGTERM

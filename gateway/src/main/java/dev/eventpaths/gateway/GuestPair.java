@@ -82,6 +82,7 @@ final class GuestPair {
   void holdUpload(HttpServerRequest req) {
     Context ctx = vertx.getOrCreateContext();
     upContext = ctx;
+    req.params().clear(); // see start()
     uploadEvents = new InboundEvents(ctx, settings.maxEventBytes(), false, new UploadListener());
     uploadEvents.refuseReservedTypes(); // a guest's link.* events are not the link's (PROTOCOL.md 5)
     uploadEvents.attach(req); // no demand yet: paused
@@ -121,6 +122,9 @@ final class GuestPair {
     if (downContext == null) {
       downContext = vertx.getOrCreateContext();
     }
+    // Vert.x Web copies the route's path parameters (service, link) into the request's own
+    // parameter map, which the pair keeps for the link's life: read already, so let them go.
+    download.params().clear();
     var resp = download.response();
     resp.setStatusCode(200)
         .putHeader("content-type", "application/x-ndjson")
