@@ -89,11 +89,12 @@ public interface EventpathsConfig {
 
     /**
      * Most connections to this target from one event loop. The links opened on an event loop
-     * share one; another opens only when the server's concurrent-stream limit is reached. One
-     * event loop holds at most this times the server's {@code max-concurrent-streams} links
-     * (16 x 1,000 with the library's defaults: 10,000 guest links of one gateway fit on one loop).
+     * share one; another opens only when it carries 256 links (as many stream windows as its
+     * connection window holds) or the server's concurrent-stream limit, whichever is lower. One
+     * event loop holds at most this times 256 links (64 x 256 = 16,384 by default: the 10,000
+     * guest links of one gateway fit even on one loop).
      */
-    @WithDefault("16")
+    @WithDefault("64")
     int maxConnections();
 
     /**

@@ -22,7 +22,14 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
    * {@code eventpaths.link.stream-window}).
    */
   public static final int DEFAULT_STREAM_WINDOW = 1024 * 1024;
-  /** The largest stream window: 256 of them still fit an HTTP/2 connection window. */
+  /**
+   * Links one client connection carries at most: as many stream windows as its connection
+   * window holds, so that links whose readers stopped can never use the connection's window up
+   * and stall their neighbours (a host service allows 1,000 streams a connection; past 256 the
+   * client opens another connection, see {@code LinkClient}).
+   */
+  public static final int LINKS_PER_CONNECTION = 256;
+  /** The largest stream window: {@link #LINKS_PER_CONNECTION} of them still fit an HTTP/2 connection window. */
   public static final int MAX_STREAM_WINDOW = 4 * 1024 * 1024;
 
   public static final LinkSettings DEFAULTS =
@@ -49,12 +56,13 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
   }
 
   /**
-   * The HTTP/2 connection window that goes with the stream window: 256 links' worth, so that
-   * links whose readers stopped (each holding at most its stream window) cannot use it up and
-   * stall their neighbours on a shared connection.
+   * The HTTP/2 connection window that goes with the stream window: one stream window for each
+   * link a connection may carry ({@link #LINKS_PER_CONNECTION}), so that links whose readers
+   * stopped (each holding at most its stream window) cannot use it up and stall their
+   * neighbours on a shared connection.
    */
   public int connectionWindow() {
-    return 256 * streamWindow;
+    return LINKS_PER_CONNECTION * streamWindow;
   }
 
   /** The same settings with another stream window. */

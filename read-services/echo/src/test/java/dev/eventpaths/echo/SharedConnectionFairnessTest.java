@@ -8,6 +8,7 @@ import dev.eventpaths.Json;
 import dev.eventpaths.LinkRequest;
 import dev.eventpaths.internal.LinkClient;
 import dev.eventpaths.internal.LinkRuntime;
+import dev.eventpaths.internal.LinkSettings;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.Vertx;
@@ -26,7 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 class SharedConnectionFairnessTest {
-  static final int LINKS = 400;
+  /** Under {@link LinkSettings#LINKS_PER_CONNECTION}: all on one connection. */
+  static final int LINKS = 250;
   static final Json PAD = Json.of(java.util.Map.of("pad", "x".repeat(160)));
 
   @Inject Vertx vertx;
@@ -59,6 +61,26 @@ class SharedConnectionFairnessTest {
       }
       assertTrue(total > 0, "events flowed");
       assertEquals(0, starved, "links that got nothing in 3 s of load while the others got " + total + " events");
+      readers.forEach(Reader::cancel);
+    }
+  }
+
+  @Test
+  void aConnectionCarriesNoMoreLinksThanItsWindowHoldsStreamWindows() throws Exception {
+    // Past 256 a link takes another connection, though the server allows 1,000 streams: 256
+    // stream windows are all a connection window holds, and links whose readers stopped would
+    // otherwise use it up and starve their neighbours.
+    double before = server.metrics().registry().get("eventpaths.connections.active").gauge().value();
+    try (LinkClient client = TestPeers.client(vertx, "h2c")) {
+      List<Reader> readers = new ArrayList<>();
+      for (int i = 0; i < LinkSettings.LINKS_PER_CONNECTION + 44; i++) {
+        Reader r = new Reader(Long.MAX_VALUE);
+        client.open(LinkRequest.to("echo", "echo").link("many-" + i), endless()).subscribe().withSubscriber(r);
+        readers.add(r);
+      }
+      awaitAll(readers, 1, 60);
+      double opened = server.metrics().registry().get("eventpaths.connections.active").gauge().value() - before;
+      assertTrue(opened >= 2, "300 links on " + opened + " connection(s)");
       readers.forEach(Reader::cancel);
     }
   }
