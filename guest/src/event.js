@@ -22,6 +22,7 @@
  * @property {string} [event] id of the refused event, when it could be read
  * @property {boolean} [reconnect] set by the gateway link: it will reopen the link itself
  * @property {number} [retryInMs] with `reconnect`: how long the runtime waits before it tries again
+ * @property {number} [retryAfter] from the server (`busy`): seconds to wait at least before reopening; the runtime does
  * @property {string} [detail] what a server said, when `message` is the runtime's own words
  *   for it: unchecked, for a developer's console, not for display
  */

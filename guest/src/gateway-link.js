@@ -506,7 +506,8 @@ export class GatewayLink {
       // Only the host service's own link.ready counts as a success: a gateway that answers
       // and then reports connect_failed has not connected anything.
       if (attempt.healthy) backoff.reset();
-      const delay = outcome.kind === 'retry' && !this.#closed ? backoff.next() : undefined;
+      // A host that says when to come back (`busy`'s retryAfter) is waited for at least that long.
+      const delay = outcome.kind === 'retry' && !this.#closed ? Math.max(backoff.next(), hintedWaitMs(outcome.notice)) : undefined;
       if (delay !== undefined) this.#setStatus('reconnecting');
       let notice = outcome.notice;
       if (notice) notice = delay !== undefined ? retrying(notice, delay) : outcome.kind === 'terminal' ? final(notice) : notice;
@@ -750,7 +751,11 @@ export class GatewayLink {
         const terminal = TERMINAL.has(reason);
         attempt.fatal = {
           kind: terminal ? 'terminal' : 'retry',
-          notice: this.#serverNotice(reason, data.message, { fatal: true, reconnect: !terminal }),
+          notice: this.#serverNotice(reason, data.message, {
+            fatal: true,
+            reconnect: !terminal,
+            ...(typeof data.retryAfter === 'number' ? { retryAfter: data.retryAfter } : {}),
+          }),
         };
         return undefined;
       }
@@ -1178,6 +1183,19 @@ function retrying(notice, delayMs) {
 function final(notice) {
   const data = /** @type {import('./event.js').LinkErrorData} */ (notice.data);
   return { ...notice, data: { ...data, reconnect: false, message: `${data.message}; not retrying` } };
+}
+
+/** The most a server's `retryAfter` hint (seconds) may make the link wait. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
+ * The wait a fatal `link.error` asks for in its `retryAfter` (seconds), in ms; 0 without one.
+ *
+ * @param {Event | undefined} notice
+ */
+function hintedWaitMs(notice) {
+  const hint = /** @type {{retryAfter?: unknown}} */ (notice?.data ?? {}).retryAfter;
+  return typeof hint === 'number' && hint > 0 ? Math.min(hint * 1000, MAX_RETRY_AFTER_MS) : 0;
 }
 
 /** @param {number} ms */

@@ -618,6 +618,14 @@ describe('gateway link, reconnecting', () => {
     }
   });
 
+  test('busy with retryAfter: the reopen waits at least that long', async (t) => {
+    const clock = virtualClock(30_000);
+    const { peer } = await deadHostLink(t, { clock });
+    peer.control.deadHost = { left: 2, reason: 'busy', message: 'no stream to tasks', retryAfter: 7 };
+    await until(() => clock.delays.length >= 2, 5000, 'two reopens');
+    assert.deepEqual(clock.delays.slice(0, 2), [7000, 7000], 'the hint wins over the shorter backoff');
+  });
+
   test('once the host service says link.ready, the next reopen starts the backoff over', async (t) => {
     const clock = virtualClock(60_000);
     const { peer, link, statuses } = await deadHostLink(t, { clock });

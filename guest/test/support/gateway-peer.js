@@ -68,7 +68,7 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
      * gateway does then, 200 and a fatal link.error (no link.ready), and the pair ends.
      * `reason` defaults to connect_failed; `message` is the gateway's own words.
      */
-    deadHost: /** @type {{left: number, reason?: string, message?: string}} */ ({ left: 0 }),
+    deadHost: /** @type {{left: number, reason?: string, message?: string, retryAfter?: number}} */ ({ left: 0 }),
     /** refuse every upload, download and batch with this, as the gateway's admission does */
     refuseAll: /** @type {{status: number, body: object, downloadDelayMs?: number} | undefined} */ (undefined),
   };
@@ -236,10 +236,10 @@ export async function startGatewayPeer(/** @type {PeerOptions} */ options = {}) 
       if (pair.download) return json(res, 409, { error: 'duplicate_stream' });
       if (control.deadHost.left > 0) {
         control.deadHost.left--;
-        const { reason = 'connect_failed', message = 'connect to http://10.9.8.7:8081/links/tasks failed: Connection refused' } =
+        const { reason = 'connect_failed', message = 'connect to http://10.9.8.7:8081/links/tasks failed: Connection refused', retryAfter } =
           control.deadHost;
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        res.end(JSON.stringify({ type: 'link.error', data: { reason, message, fatal: true } }) + '\n');
+        res.end(JSON.stringify({ type: 'link.error', data: { reason, message, fatal: true, retryAfter } }) + '\n');
         const up = pair.upload;
         pair.upload = undefined;
         if (up) json(up, 200, { closed: reason });
