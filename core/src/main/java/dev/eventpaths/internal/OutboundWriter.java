@@ -18,11 +18,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * Writes a stream of events to one HTTP/2 stream, with demand tied to the network.
  *
- * <p>Demand: events are requested in batches of at most {@code batch}, and only while the
+ * <p>Demand: events are requested in batches of at most {@code batch} events and about
+ * {@link #DEMAND_BYTES} by the size of the events so far, and only while the
  * stream can send: a write goes to the network only while HTTP/2 flow control would send on
  * this stream (Netty's word, see {@link StreamWritability}, besides Vert.x's
  * {@code writeQueueFull()}). When it cannot, the writer stops requesting and waits; so what a
- * stalled stream holds here is one batch (encoded, not written) and one write (at most
+ * stalled stream holds here is one batch (encoded, not written: {@code DEMAND_BYTES} and an
+ * event, or a batch of events that were small when they were asked for) and one write (at most
  * {@link #FLUSH_BYTES} and an event) queued in Netty beyond what the peer's window let out.
  *
  * <p>Coalescing: events are encoded into one buffer, which is written when it reaches
@@ -43,6 +45,13 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
    * flow control) wait for it, so one busy link could starve the others on its connection.
    */
   static final int YIELD_BYTES = 64 * 1024;
+  /**
+   * The bytes of events one request asks for, at most: a batch is {@code batch} events or this
+   * many bytes by the size of the events seen, whichever is fewer. A writer that pauses holds
+   * what it asked for, so a count alone let a stalled link with large events hold a batch of
+   * them (64 events of 1 KB at the gateway: 64 KB a link besides its windows).
+   */
+  static final int DEMAND_BYTES = 32 * 1024;
   /**
    * While paused on Netty's word, the longest wait between looks at the stream's window when
    * no read notice comes (a safety net: the notice after each read is what resumes a link).
@@ -88,6 +97,13 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
   /** Capacity for the next buffer: what the last write needed, so a busy link rarely grows one. */
   private int nextCapacity = 1024;
   private int pendingEvents;
+  /**
+   * Bytes an encoded event takes, as far as this writer has seen: it follows a larger event at
+   * once and a smaller one slowly, so demand shrinks as soon as events grow. It starts large
+   * (the first request asks for 4 events): small events bring it down within some 30 events.
+   */
+  private int eventBytes;
+  private final int demandBytes;
   private boolean flushScheduled;
   private int writtenThisTurn;
   private boolean turnScheduled;
@@ -124,6 +140,14 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
    */
   OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener, StreamWritability network,
       long pollMaxMillis) {
+    this(context, sink, batch, listener, network, pollMaxMillis, DEMAND_BYTES);
+  }
+
+  /** @param demandBytes the bytes one request asks for at most ({@link #DEMAND_BYTES}; tests change it) */
+  OutboundWriter(Context context, WriteStream<Buffer> sink, int batch, Listener listener, StreamWritability network,
+      long pollMaxMillis, int demandBytes) {
+    this.demandBytes = demandBytes;
+    this.eventBytes = DEMAND_BYTES / 4; // a first guess that asks for a few events until sizes are seen
     this.pollMaxMillis = pollMaxMillis;
     this.network = network;
     this.context = context;
@@ -250,7 +274,11 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
       return;
     }
     outstanding--;
-    EventEncoder.encodeTo(event, pending());
+    ByteBuf into = pending();
+    int before = into.writerIndex();
+    EventEncoder.encodeTo(event, into);
+    int size = into.writerIndex() - before;
+    eventBytes = Math.max(size, eventBytes - (eventBytes >> 3) + (size >> 3));
     pendingEvents++;
     if (pending.readableBytes() >= FLUSH_BYTES) {
       flush();
@@ -428,8 +456,9 @@ public final class OutboundWriter implements Flow.Subscriber<Event> {
     if (!writable || cancelled || terminated || upstream == null || turnScheduled) {
       return;
     }
-    long want = batch - outstanding;
-    if (want >= (batch + 1) / 2) {
+    int limit = (int) Math.max(1, Math.min(batch, demandBytes / eventBytes));
+    long want = limit - outstanding;
+    if (want >= (limit + 1) / 2) {
       outstanding += want;
       upstream.request(want);
     }

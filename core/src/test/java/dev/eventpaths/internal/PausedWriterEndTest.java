@@ -58,8 +58,10 @@ class PausedWriterEndTest {
     CompletableFuture<Integer> ended = new CompletableFuture<>();
     AtomicReference<HttpClientRequest> request = new AtomicReference<>();
     Context ctx = loop.vertx().getOrCreateContext();
-    // A batch of 8,192 events (2 MB) lets one task write to the window and pause on it.
-    WriterOnARequest.open(loop.client(), loop.port(), ctx, 8_192, 10, answer, (req, writer) -> {
+    // A batch of 8,192 events (2 MB, its bytes unbounded) lets one task write to the window
+    // and pause on it.
+    WriterOnARequest.open(loop.client(), loop.port(), ctx, 8_192, Integer.MAX_VALUE, 10, java.util.function.UnaryOperator.identity(),
+        answer, (req, writer) -> {
       request.set(req);
       // The producer stops at the write that paused the writer (nothing is left pending
       // then: that write took it all) and completes right after it.

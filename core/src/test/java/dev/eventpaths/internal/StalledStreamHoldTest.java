@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.eventpaths.Event;
+import dev.eventpaths.EventEncoder;
 import io.smallrye.mutiny.Multi;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -19,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -80,6 +82,27 @@ class StalledStreamHoldTest {
     long total = Long.parseLong(answer.get(60, TimeUnit.SECONDS));
     assertEquals(written.get(), total, "every byte written arrived once the peer read");
     assertTrue(total > EVENTS * 200L, "all events were written: " + total);
+  }
+
+  @Test
+  void aPausedWritersDemandIsBoundedInBytesNotOnlyInEvents() throws Exception {
+    // 2 KB events to a peer that grants nothing: a batch of 128 of them is 256 KB the writer
+    // would hold besides what it wrote; asked for by bytes, it holds about DEMAND_BYTES.
+    loop = WriterOnARequest.Loopback.start(0, vertx -> req -> req.pause());
+    AtomicLong written = new AtomicLong();
+    AtomicLong emitted = new AtomicLong();
+    Event sample = Event.of("e", Map.of("pad", "x".repeat(2000))).withSeq(1);
+    int eventBytes = EventEncoder.encode(sample).length;
+    Context ctx = loop.vertx().getOrCreateContext();
+    WriterOnARequest.open(loop.client(), loop.port(), ctx, 128, OutboundWriter.POLL_MAX_MILLIS,
+        req -> new Counting(req, written), new CompletableFuture<>(), (req, writer) ->
+            Multi.createFrom().range(1, EVENTS + 1).map(i -> sample.withSeq(i)).onItem().invoke(e -> emitted.incrementAndGet())
+                .subscribe(writer));
+    waitUntilStable(emitted::get);
+    long held = emitted.get() * eventBytes - waitUntilStable(written::get);
+    assertTrue(held <= OutboundWriter.DEMAND_BYTES + 2L * eventBytes,
+        "a paused writer holds " + held + " bytes of events it asked for, more than " + OutboundWriter.DEMAND_BYTES
+            + " and two events");
   }
 
   /** Polls until the value has not changed for half a second. */

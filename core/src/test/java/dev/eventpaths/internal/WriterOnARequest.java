@@ -104,6 +104,13 @@ final class WriterOnARequest {
   static void open(HttpClient client, int port, Context ctx, int batch, long pollMaxMillis,
       UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
       BiConsumer<HttpClientRequest, OutboundWriter> then) {
+    open(client, port, ctx, batch, OutboundWriter.DEMAND_BYTES, pollMaxMillis, sink, answer, then);
+  }
+
+  /** The same, with a writer whose requests ask for at most {@code demandBytes} bytes of events. */
+  static void open(HttpClient client, int port, Context ctx, int batch, int demandBytes, long pollMaxMillis,
+      UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
+      BiConsumer<HttpClientRequest, OutboundWriter> then) {
     ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
             .setHost("127.0.0.1").setPort(port).setURI("/"))
         .onFailure(answer::completeExceptionally)
@@ -128,7 +135,7 @@ final class WriterOnARequest {
 
             @Override
             public void paused(long nanos) {}
-          }, StreamWritability.of(req.connection(), req::streamId), pollMaxMillis);
+          }, StreamWritability.of(req.connection(), req::streamId), pollMaxMillis, demandBytes);
           then.accept(req, writer);
         }));
   }
