@@ -125,12 +125,14 @@ class SharedConnectionFairnessTest {
         new dev.eventpaths.internal.LinkMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
         TestPeers.SECRET)) {
       List<Reader> stalled = new ArrayList<>();
-      for (int i = 0; i < LINKS; i++) {
-        Reader r = new Reader(50);
+      for (int i = 0; i < LinkSettings.LINKS_PER_CONNECTION - 1; i++) { // all but one of the connection's links
+        // Each reads ~400 KB before it stops: what the connection took in and its links read
+        // (the part Netty has not yet told the peer it may send again) is counted too.
+        Reader r = new Reader(2_000);
         client.open(LinkRequest.to("echo", "echo").link("full-" + i), endless()).subscribe().withSubscriber(r);
         stalled.add(r);
       }
-      awaitAll(stalled, 50, 60);
+      awaitAll(stalled, 2_000, 60);
       Thread.sleep(2_000); // let the service fill their windows
       Reader fresh = new Reader(Long.MAX_VALUE);
       client.open(LinkRequest.to("echo", "echo").link("fresh"),
