@@ -89,8 +89,8 @@ public interface EventpathsConfig {
 
     /**
      * Most connections to this target from one event loop. The links opened on an event loop
-     * share one; another opens only when it carries 256 links (as many stream windows as its
-     * connection window holds) or the server's concurrent-stream limit, whichever is lower. One
+     * share one; another opens only when it carries 256 links (half as many stream windows as
+     * its connection window holds) or the server's concurrent-stream limit, whichever is lower. One
      * event loop holds at most this times 256 links (64 x 256 = 16,384 by default: the 10,000
      * guest links of one gateway fit even on one loop).
      */

@@ -210,13 +210,14 @@ public final class LinkClient implements AutoCloseable {
     HttpClientOptions o = new HttpClientOptions()
         .setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false) // prior knowledge: the upgrade would make links half duplex
-        // No more links on a connection than its window holds stream windows: a server's limit
+        // No more links on a connection than half its window holds stream windows: a server's limit
         // (1,000 for host services) would let stalled links exhaust the connection's window and
         // starve the rest (1,000 stalled guest links starved a new one for seconds).
         .setHttp2MultiplexingLimit(LinkSettings.LINKS_PER_CONNECTION)
-        // Each link may leave a stream window (64 KiB by default) of answers unread; the connection's
-        // window is far larger, so links whose readers stopped (each holding at most its
-        // stream window) cannot use it all up and stall their neighbours on the connection.
+        // Each link may leave a stream window of answers unread; the connection's window is two
+        // stream windows a link, so links whose readers stopped (each holding at most its stream
+        // window) cannot use it up and stall their neighbours on the connection, even with the
+        // half of it Netty holds back until it sends a WINDOW_UPDATE (see connectionWindow()).
         // Writers stay bounded by the stream window through StreamWritability.
         .setInitialSettings(new Http2Settings().setInitialWindowSize(settings.streamWindow()))
         .setHttp2ConnectionWindowSize(settings.connectionWindow())

@@ -23,13 +23,13 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
    */
   public static final int DEFAULT_STREAM_WINDOW = 1024 * 1024;
   /**
-   * Links one client connection carries at most: as many stream windows as its connection
-   * window holds, so that links whose readers stopped can never use the connection's window up
+   * Links one client connection carries at most: half as many stream windows as its connection
+   * window holds (see {@link #connectionWindow()}), so that links whose readers stopped can never use the connection's window up
    * and stall their neighbours (a host service allows 1,000 streams a connection; past 256 the
    * client opens another connection, see {@code LinkClient}).
    */
   public static final int LINKS_PER_CONNECTION = 256;
-  /** The largest stream window: {@link #LINKS_PER_CONNECTION} of them still fit an HTTP/2 connection window. */
+  /** The largest stream window: 2 x {@link #LINKS_PER_CONNECTION} of them nearly fit an HTTP/2 connection window. */
   public static final int MAX_STREAM_WINDOW = 4 * 1024 * 1024;
 
   public static final LinkSettings DEFAULTS =
@@ -56,13 +56,22 @@ public record LinkSettings(int maxEventBytes, Duration heartbeat, Duration idleT
   }
 
   /**
-   * The HTTP/2 connection window that goes with the stream window: one stream window for each
+   * The HTTP/2 connection window that goes with the stream window: two stream windows for each
    * link a connection may carry ({@link #LINKS_PER_CONNECTION}), so that links whose readers
    * stopped (each holding at most its stream window) cannot use it up and stall their
    * neighbours on a shared connection.
+   *
+   * <p>Why two: what the links read is given back to the peer only once it adds up to half the
+   * connection's window (Netty's WINDOW_UPDATE ratio), so up to half of it is read and not yet
+   * given back at any time. With one stream window a link, the stalled links' unread windows
+   * and that half together used the window up: nothing more came in, so nothing more was read,
+   * and the half was never reached (a connection of 239 links, most of them stalled, got no
+   * byte for any of them, a new link's {@code link.ready} included). With two, the stalled
+   * links hold at most the other half. Capped at HTTP/2's largest window: 510 stream windows of
+   * {@link #MAX_STREAM_WINDOW} still fit, so one link of a full connection is served.
    */
   public int connectionWindow() {
-    return LINKS_PER_CONNECTION * streamWindow;
+    return (int) Math.min(Integer.MAX_VALUE, 2L * LINKS_PER_CONNECTION * streamWindow);
   }
 
   /** The same settings with another stream window. */

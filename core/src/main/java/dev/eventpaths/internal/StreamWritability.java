@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
+import io.netty.handler.codec.http2.Http2RemoteFlowController;
 import io.netty.handler.codec.http2.Http2Stream;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.net.impl.ConnectionBase;
@@ -63,7 +64,24 @@ final class StreamWritability {
       }
       int id = streamId.getAsInt();
       Http2Stream stream = id < 0 ? null : handler.connection().stream(id);
-      return stream == null ? null : handler.encoder().flowController().isWritable(stream);
+      if (stream == null) {
+        return null;
+      }
+      Http2RemoteFlowController flow = handler.encoder().flowController();
+      if (flow.isWritable(stream)) {
+        return true;
+      }
+      // Netty's "no" counts every stream's queued bytes against the connection's window, those
+      // of streams whose own windows are shut too: links whose readers stopped each leave one
+      // write queued, and once those add up to what is left of the connection's window every
+      // stream of the connection is "not writable" for as long as those readers stay stopped,
+      // a new one included, though bytes written on it would go out at once (the distributor
+      // gives the connection's window only to streams that can send). So this stream may go on
+      // while it has nothing queued of its own, both windows are open and the socket takes
+      // writes: it still holds at most one write beyond its window.
+      return !flow.hasFlowControlled(stream) && flow.windowSize(stream) > 0
+          && flow.windowSize(handler.connection().connectionStream()) > 0
+          && connection.channelHandlerContext().channel().isWritable();
     } catch (RuntimeException e) {
       return null; // no stream yet: Vert.x's own answer stands
     }

@@ -17,7 +17,8 @@ class LinkSettingsTest {
   @Test
   void theDefaultWindowIsGrpcJavasAndAnotherCanBeChosen() {
     assertEquals(1024 * 1024, LinkSettings.DEFAULTS.streamWindow());
-    assertEquals(256 * 1024 * 1024, LinkSettings.DEFAULTS.connectionWindow());
+    assertEquals(512 * 1024 * 1024, LinkSettings.DEFAULTS.connectionWindow());
+    assertEquals(Integer.MAX_VALUE, LinkSettings.DEFAULTS.withStreamWindow(LinkSettings.MAX_STREAM_WINDOW).connectionWindow());
     assertEquals(64 * 1024, LinkSettings.DEFAULTS.withStreamWindow(64 * 1024).streamWindow());
     assertEquals(LinkSettings.DEFAULTS.batch(), LinkSettings.DEFAULTS.withStreamWindow(64 * 1024).batch());
   }

@@ -100,19 +100,32 @@ final class WriterOnARequest {
     open(client, port, ctx, batch, pollMaxMillis, UnaryOperator.identity(), answer, then);
   }
 
+  /** The same to {@code path}. */
+  static void open(HttpClient client, int port, Context ctx, String path, int batch, long pollMaxMillis,
+      CompletableFuture<String> answer, BiConsumer<HttpClientRequest, OutboundWriter> then) {
+    open(client, port, ctx, path, batch, OutboundWriter.DEMAND_BYTES, pollMaxMillis, UnaryOperator.identity(), answer, then);
+  }
+
   /** The same, with the writer writing to {@code sink} applied to the request (a test's stand-in for it). */
   static void open(HttpClient client, int port, Context ctx, int batch, long pollMaxMillis,
       UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
       BiConsumer<HttpClientRequest, OutboundWriter> then) {
-    open(client, port, ctx, batch, OutboundWriter.DEMAND_BYTES, pollMaxMillis, sink, answer, then);
+    open(client, port, ctx, "/", batch, OutboundWriter.DEMAND_BYTES, pollMaxMillis, sink, answer, then);
   }
 
   /** The same, with a writer whose requests ask for at most {@code demandBytes} bytes of events. */
   static void open(HttpClient client, int port, Context ctx, int batch, int demandBytes, long pollMaxMillis,
       UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
       BiConsumer<HttpClientRequest, OutboundWriter> then) {
+    open(client, port, ctx, "/", batch, demandBytes, pollMaxMillis, sink, answer, then);
+  }
+
+  private static void open(HttpClient client, int port, Context ctx, String path, int batch, int demandBytes,
+      long pollMaxMillis,
+      UnaryOperator<WriteStream<Buffer>> sink, CompletableFuture<String> answer,
+      BiConsumer<HttpClientRequest, OutboundWriter> then) {
     ctx.runOnContext(v -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
-            .setHost("127.0.0.1").setPort(port).setURI("/"))
+            .setHost("127.0.0.1").setPort(port).setURI(path))
         .onFailure(answer::completeExceptionally)
         .onSuccess(req -> {
           req.setChunked(true);

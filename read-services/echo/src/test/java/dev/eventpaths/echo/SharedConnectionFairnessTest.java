@@ -113,6 +113,38 @@ class SharedConnectionFairnessTest {
     }
   }
 
+  @Test
+  void aNewLinkIsServedOnAConnectionFullOfLinksWhoseReadersStopped() throws Exception {
+    // The gateway's setting: 64 KiB stream windows, so 256 of them fill the connection's window.
+    // Each stalled link leaves its stream window unread and the service one write queued beyond
+    // it; together those queued writes exceed what is left of the connection's window, and
+    // Netty then calls every stream of the connection unwritable, a new one too.
+    LinkSettings settings = TestPeers.settings(java.time.Duration.ofSeconds(15), java.time.Duration.ofSeconds(45))
+        .withStreamWindow(64 * 1024);
+    try (LinkClient client = TestPeers.client(vertx, "h2c", settings,
+        new dev.eventpaths.internal.LinkMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()),
+        TestPeers.SECRET)) {
+      List<Reader> stalled = new ArrayList<>();
+      for (int i = 0; i < LinkSettings.LINKS_PER_CONNECTION - 1; i++) { // all but one of the connection's links
+        // Each reads ~400 KB before it stops: what the connection took in and its links read
+        // (the part Netty has not yet told the peer it may send again) is counted too.
+        Reader r = new Reader(2_000);
+        client.open(LinkRequest.to("echo", "echo").link("full-" + i), endless()).subscribe().withSubscriber(r);
+        stalled.add(r);
+      }
+      awaitAll(stalled, 2_000, 60);
+      Thread.sleep(2_000); // let the service fill their windows
+      Reader fresh = new Reader(Long.MAX_VALUE);
+      client.open(LinkRequest.to("echo", "echo").link("fresh"),
+          Multi.createFrom().items(Event.of("hello", PAD).withSeq(1))
+              .onCompletion().switchTo(Multi.createFrom().nothing()))
+          .subscribe().withSubscriber(fresh);
+      awaitAll(List.of(fresh), 1, 5);
+      stalled.forEach(Reader::cancel);
+      fresh.cancel();
+    }
+  }
+
   /** An endless stream of ~200-byte events, emitted only on demand. */
   private static Multi<Event> endless() {
     return Multi.createFrom().generator(() -> 1L, (seq, emitter) -> {
