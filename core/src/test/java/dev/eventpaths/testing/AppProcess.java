@@ -85,6 +85,23 @@ public final class AppProcess implements AutoCloseable {
     return process.pid();
   }
 
+  /**
+   * The app's {@code /q/metrics} text, over HTTP/1.1 with a 10 s timeout: the JDK client's default
+   * h2c upgrade on a plain port is a second protocol dance a test has no reason to depend on.
+   */
+  public String metrics() {
+    try {
+      HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+      return http.send(java.net.http.HttpRequest.newBuilder(url().resolve("/q/metrics")).timeout(Duration.ofSeconds(10)).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(jar + ": /q/metrics", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** Sends a signal: {@code STOP} freezes the process with its connections open, {@code CONT} thaws it. */
   public void signal(String sig) throws IOException, InterruptedException {
     new ProcessBuilder("kill", "-" + sig, Long.toString(process.pid())).inheritIO().start().waitFor();

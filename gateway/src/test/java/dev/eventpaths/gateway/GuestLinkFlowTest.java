@@ -11,10 +11,6 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
 import jakarta.inject.Inject;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -256,14 +252,8 @@ class GuestLinkFlowTest {
   }
 
   static long echoCounter(String name) {
-    try {
-      var r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(HostServices.a.url() + "/q/metrics")).build(),
-          HttpResponse.BodyHandlers.ofString());
-      return r.body().lines().filter(l -> l.startsWith(name)).mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
-          .sum();
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
+    return HostServices.a.metrics().lines().filter(l -> l.startsWith(name))
+        .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
   }
 
   static long waitUntilStable(LongSupplier value) throws InterruptedException {

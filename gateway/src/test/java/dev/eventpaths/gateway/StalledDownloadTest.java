@@ -9,10 +9,6 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.Http2Settings;
 import jakarta.inject.Inject;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -118,15 +114,9 @@ class StalledDownloadTest {
 
   /** The bytes the echo app's {@code service} read or wrote on its links (its server side). */
   private static long service(String service, String direction) {
-    try {
-      var r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(HostServices.a.url() + "/q/metrics")).build(),
-          HttpResponse.BodyHandlers.ofString());
-      return r.body().lines()
-          .filter(l -> l.startsWith("eventpaths_bytes_total{") && l.contains("side=\"server\"")
-              && l.contains("service=\"" + service + "\"") && l.contains("direction=\"" + direction + "\""))
-          .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
+    return HostServices.a.metrics().lines()
+        .filter(l -> l.startsWith("eventpaths_bytes_total{") && l.contains("side=\"server\"")
+            && l.contains("service=\"" + service + "\"") && l.contains("direction=\"" + direction + "\""))
+        .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
   }
 }
