@@ -51,6 +51,8 @@ export function useSystem(file, { gatewayProps = {} } = {}) {
         // A route into a target that never grants a stream (the gateway cannot get a host stream).
         'eventpaths.targets.nostream.url': `http://127.0.0.1:${noStream.port}`,
         'eventpaths.targets.nostream.max-connections': '1',
+        // A link waits this long for a stream before busy (10 s by default): the case waits 10 s.
+        'eventpaths.targets.nostream.stream-wait': '2s',
         'gateway.routes.nostream.target': 'nostream',
         // A target the guests may not reach (not in gateway.routes).
         'eventpaths.targets.internal.url': `http://127.0.0.1:${closedPort}`,
