@@ -1,5 +1,6 @@
 package dev.eventpaths.internal;
 
+import dev.eventpaths.testing.Settle;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -66,7 +67,7 @@ class StalledStreamHoldTest {
           Multi.createFrom().range(1, EVENTS + 1).map(i -> Event.of("e", Map.of("pad", pad)).withSeq(i)).subscribe(writer);
         });
 
-    long held = waitUntilStable(written::get);
+    long held = Settle.value(written::get);
     assertTrue(held > 0, "the writer wrote");
     assertTrue(held <= window + ONE_WRITE,
         "a writer whose peer reads nothing let " + held + " bytes into Netty: more than the peer's window ("
@@ -98,44 +99,16 @@ class StalledStreamHoldTest {
         req -> new Counting(req, written), new CompletableFuture<>(), (req, writer) ->
             Multi.createFrom().range(1, EVENTS + 1).map(i -> sample.withSeq(i)).onItem().invoke(e -> emitted.incrementAndGet())
                 .subscribe(writer));
-    waitUntilStable(emitted::get);
-    long held = emitted.get() * eventBytes - waitUntilStable(written::get);
+    Settle.value(emitted::get);
+    long held = emitted.get() * eventBytes - Settle.value(written::get);
     assertTrue(held <= OutboundWriter.DEMAND_BYTES + 2L * eventBytes,
         "a paused writer holds " + held + " bytes of events it asked for, more than " + OutboundWriter.DEMAND_BYTES
             + " and two events");
   }
 
-  /** Polls until the value has not changed for half a second. */
-  static long waitUntilStable(java.util.function.LongSupplier value) throws InterruptedException {
-    long last = -1;
-    long stableSince = System.nanoTime();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (System.nanoTime() < deadline) {
-      long v = value.getAsLong();
-      if (v != last) {
-        last = v;
-        stableSince = System.nanoTime();
-      } else if (System.nanoTime() - stableSince > TimeUnit.MILLISECONDS.toNanos(500)) {
-        return v;
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("value never settled: " + last);
-  }
 
   /** The request, counting the bytes written to it: what the writer let into Netty. */
-  private record Counting(WriteStream<Buffer> request, AtomicLong written) implements WriteStream<Buffer> {
-    @Override
-    public boolean writeQueueFull() {
-      return request.writeQueueFull();
-    }
-
-    @Override
-    public WriteStream<Buffer> drainHandler(Handler<Void> handler) {
-      request.drainHandler(handler);
-      return this;
-    }
-
+  private record Counting(WriteStream<Buffer> request, AtomicLong written) implements WriterOnARequest.Forwarding {
     @Override
     public Future<Void> write(Buffer data) {
       written.addAndGet(data.length());
@@ -146,23 +119,6 @@ class StalledStreamHoldTest {
     public void write(Buffer data, Handler<AsyncResult<Void>> handler) {
       written.addAndGet(data.length());
       request.write(data, handler);
-    }
-
-    @Override
-    public void end(Handler<AsyncResult<Void>> handler) {
-      request.end(handler);
-    }
-
-    @Override
-    public WriteStream<Buffer> exceptionHandler(Handler<Throwable> handler) {
-      request.exceptionHandler(handler);
-      return this;
-    }
-
-    @Override
-    public WriteStream<Buffer> setWriteQueueMaxSize(int maxSize) {
-      request.setWriteQueueMaxSize(maxSize);
-      return this;
     }
   }
 }

@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.eventpaths.Event;
 import io.smallrye.mutiny.Multi;
-import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
-import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.streams.WriteStream;
@@ -66,7 +64,8 @@ class StuckWriteQueueFlagTest {
   }
 
   /** The request as Vert.x would show it with a flag stuck at full: writes go through, no drain ever comes. */
-  private record StuckAtFull(WriteStream<Buffer> request, AtomicInteger drainHandlersSet) implements WriteStream<Buffer> {
+  private record StuckAtFull(WriteStream<Buffer> request, AtomicInteger drainHandlersSet)
+      implements WriterOnARequest.Forwarding {
     @Override
     public boolean writeQueueFull() {
       return true;
@@ -75,33 +74,6 @@ class StuckWriteQueueFlagTest {
     @Override
     public WriteStream<Buffer> drainHandler(Handler<Void> handler) {
       drainHandlersSet.incrementAndGet();
-      return this;
-    }
-
-    @Override
-    public Future<Void> write(Buffer data) {
-      return request.write(data);
-    }
-
-    @Override
-    public void write(Buffer data, Handler<AsyncResult<Void>> handler) {
-      request.write(data, handler);
-    }
-
-    @Override
-    public void end(Handler<AsyncResult<Void>> handler) {
-      request.end(handler);
-    }
-
-    @Override
-    public WriteStream<Buffer> exceptionHandler(Handler<Throwable> handler) {
-      request.exceptionHandler(handler);
-      return this;
-    }
-
-    @Override
-    public WriteStream<Buffer> setWriteQueueMaxSize(int maxSize) {
-      request.setWriteQueueMaxSize(maxSize);
       return this;
     }
   }

@@ -1,5 +1,6 @@
 package dev.eventpaths.gateway;
 
+import dev.eventpaths.testing.Settle;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -155,7 +155,7 @@ class GuestLinkFlowTest {
     var down = client.download(guest, "source", "flood", "after=0&n=1000000&size=150");
     assertEquals(200, down.status());
     down.response.pause(); // the guest stops reading
-    long emitted = waitUntilStable(() -> echoCounter("echo_source_emitted_total"));
+    long emitted = Settle.value(() -> echoCounter("echo_source_emitted_total"));
     assertTrue(emitted < 20_000, "the host's producer stopped early: " + emitted + " of 1,000,000 emitted");
     long relayedIn = (long) runtime.metrics().registry().get("eventpaths.events")
         .tag("side", "client").tag("service", "source").tag("direction", "in").functionCounter().count();
@@ -178,7 +178,7 @@ class GuestLinkFlowTest {
     long[] written = {0};
     String pad = "w".repeat(150);
     vertx.runOnContext(v -> pump(up, written, pad));
-    long stalled = waitUntilStable(() -> written[0]);
+    long stalled = Settle.value(() -> written[0]);
     long bytesIntoGateway = (long) runtime.metrics().registry().get("eventpaths.bytes")
         .tag("side", "guest").tag("service", "sink").tag("direction", "in").functionCounter().count();
     assertTrue(stalled < 5_000, "the guest's writer stalled: " + stalled + " events written");
@@ -256,20 +256,4 @@ class GuestLinkFlowTest {
         .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
   }
 
-  static long waitUntilStable(LongSupplier value) throws InterruptedException {
-    long last = -1;
-    long since = System.nanoTime();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (System.nanoTime() < deadline) {
-      long v = value.getAsLong();
-      if (v != last) {
-        last = v;
-        since = System.nanoTime();
-      } else if (System.nanoTime() - since > TimeUnit.MILLISECONDS.toNanos(700)) {
-        return v;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("never settled: " + last);
-  }
 }

@@ -1,5 +1,6 @@
 package dev.eventpaths.gateway;
 
+import dev.eventpaths.testing.Settle;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -66,7 +67,7 @@ class StalledDownloadTest {
           });
         }
       }
-      GuestLinkFlowTest.waitUntilStable(() -> java.util.Arrays.stream(counters(service)).sum());
+      Settle.value(() -> java.util.Arrays.stream(counters(service)).sum());
 
       long[] now = counters(service);
       long[] d = new long[now.length];

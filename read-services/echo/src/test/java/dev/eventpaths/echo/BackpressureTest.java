@@ -1,5 +1,6 @@
 package dev.eventpaths.echo;
 
+import dev.eventpaths.testing.Settle;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,7 +62,7 @@ class BackpressureTest {
       client.open(LinkRequest.to("echo", "source").param("n", Long.toString(TEN_MILLION)).param("size", "100"),
           Multi.createFrom().empty()).subscribe().withSubscriber(reader);
       reader.request(1_000);
-      long emitted = waitUntilStable(() -> (long) (emitted() - before));
+      long emitted = Settle.value(() -> (long) (emitted() - before));
       long received = reader.received.get();
       assertEquals(1_000, received, "got what was asked for");
       // The client's default stream window (1 MiB) is what the service may run ahead.
@@ -105,7 +106,7 @@ class BackpressureTest {
       client.open(LinkRequest.to("echo", "source").param("n", "1000000").param("size", "100"),
           Multi.createFrom().empty()).subscribe().withSubscriber(reader);
       reader.request(1_000);
-      long ahead = waitUntilStable(() -> (long) (emitted() - before)) - reader.received.get();
+      long ahead = Settle.value(() -> (long) (emitted() - before)) - reader.received.get();
       reader.subscription.cancel();
       return ahead;
     }
@@ -176,7 +177,7 @@ class BackpressureTest {
       AssertSubscriber<Event> answers = client.open(request, endless.select().first(200_000))
           .subscribe().withSubscriber(AssertSubscriber.create(Long.MAX_VALUE));
       AssertSubscriber<Event> service = held.get(10, TimeUnit.SECONDS);
-      long stalled = waitUntilStable(produced::get);
+      long stalled = Settle.value(produced::get);
       assertTrue(stalled < 200_000, "the caller's producer stopped: " + stalled);
       service.request(Long.MAX_VALUE);
       service.awaitItems(200_000, Duration.ofSeconds(60));
@@ -212,23 +213,6 @@ class BackpressureTest {
     }
   }
 
-  /** Polls until the value has not changed for half a second. */
-  static long waitUntilStable(java.util.function.LongSupplier value) throws InterruptedException {
-    long last = -1;
-    long stableSince = System.nanoTime();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (System.nanoTime() < deadline) {
-      long v = value.getAsLong();
-      if (v != last) {
-        last = v;
-        stableSince = System.nanoTime();
-      } else if (System.nanoTime() - stableSince > TimeUnit.MILLISECONDS.toNanos(500)) {
-        return v;
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("value never settled: " + last);
-  }
 
   /** Counts and checks order without keeping the events (10 million would not fit a test). */
   static final class Reader implements Flow.Subscriber<Event> {
