@@ -1,5 +1,6 @@
 package dev.eventpaths;
 
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -52,7 +53,7 @@ public record Event(String type, String id, long seq, Json data) {
 
   /** A {@code link.error} event. */
   public static Event error(String reason, String message, boolean fatal, String eventId) {
-    return error(reason, message, fatal, eventId, java.util.Map.of());
+    return error(reason, message, fatal, eventId, Map.of());
   }
 
   /**
@@ -60,7 +61,7 @@ public record Event(String type, String id, long seq, Json data) {
    * {@code retryAfter} with reason {@code busy}, docs/PROTOCOL.md section 3).
    */
   public static Event error(String reason, String message, boolean fatal, String eventId,
-      java.util.Map<String, Object> more) {
+      Map<String, Object> more) {
     java.util.Map<String, Object> d = new java.util.LinkedHashMap<>();
     d.put("reason", reason);
     d.put("message", message);

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 
@@ -57,13 +58,6 @@ public final class LinkClient implements AutoCloseable {
   }
 
   /**
-   * Default most connections per target and event loop. With the library's limit of 1,000
-   * concurrent streams per connection on host services, 16 connections carry 16,000 links
-   * from one event loop: 10,000 idle guest links of one gateway fit even if its guests'
-   * connections all landed on one loop. A connection opens only when the others are full.
-   */
-  public static final int DEFAULT_MAX_CONNECTIONS = 16;
-  /**
    * Default wait for a stream: above the 5 s TCP connect timeout, so that a slow connect fails
    * as {@code connect_failed} (and tries another instance) rather than as {@code busy}.
    */
@@ -72,7 +66,7 @@ public final class LinkClient implements AutoCloseable {
   public static final int DEFAULT_MAX_WAITING = 1000;
   private static final Logger LOG = Logger.getLogger(LinkClient.class);
   /** At most one {@code busy} log line per target this often. */
-  private static final long BUSY_LOG_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+  private static final long BUSY_LOG_NANOS = TimeUnit.SECONDS.toNanos(30);
 
   private final Vertx vertx;
   private final LinkSettings settings;
@@ -189,10 +183,10 @@ public final class LinkClient implements AutoCloseable {
     long now = System.nanoTime();
     long before = last.get();
     if (now - before >= BUSY_LOG_NANOS && last.compareAndSet(before, now)) {
-      LOG.warnf("links to target %s fail with busy: %s. Each event loop holds at most max-connections (%d) x the "
-          + "server's max-concurrent-streams links to it; raise eventpaths.targets.%s.max-connections, or the "
-          + "service's quarkus.http.limits.max-concurrent-streams (eventpaths_link_errors_total{reason=\"busy\"} "
-          + "counts them)", t.name(), why, t.maxConnections(), t.name());
+      LOG.warnf("links to target %s fail with busy: %s. Each event loop holds at most max-connections (%d) x %d "
+          + "links to it (fewer if the service's quarkus.http.limits.max-concurrent-streams is lower); raise "
+          + "eventpaths.targets.%s.max-connections (eventpaths_link_errors_total{reason=\"busy\"} counts them)",
+          t.name(), why, t.maxConnections(), LinkSettings.LINKS_PER_CONNECTION, t.name());
     }
   }
 

@@ -8,7 +8,6 @@ import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.jboss.logging.Logger;
 
@@ -188,12 +187,8 @@ final class ServerLink implements InboundEvents.Listener, OutboundWriter.Listene
     String ref = LinkLog.newRef();
     LINK_LOG.log(Logger.Level.ERROR, link.service() + " failed", t,
         "service failed, link.error service_failed sent [ref " + ref + "] (" + LinkLog.describe(link) + ")");
-    Map<String, Object> data = new LinkedHashMap<>();
-    data.put("reason", "service_failed");
-    data.put("message", "service " + link.service() + " failed (ref " + ref + ")");
-    data.put("fatal", true);
-    data.put("ref", ref);
-    writer.writeLast(new Event(Event.LINK_ERROR, null, 0, dev.eventpaths.Json.of(data)));
+    writer.writeLast(Event.error("service_failed", "service " + link.service() + " failed (ref " + ref + ")", true, null,
+        Map.of("ref", ref)));
     finish(true);
   }
 
